@@ -1,0 +1,52 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import realtime, { type RealtimeOptions } from 'fastify-realtime'
+import { Type } from 'typebox'
+import { chat } from './chat-route.js'
+import { PAGE } from './page.js'
+
+export interface ExampleOptions {
+  logger?: FastifyServerOptions['logger']
+  realtime?: RealtimeOptions
+}
+
+const TEXT_BODY = Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) })
+const NAME = Type.String({ minLength: 1, maxLength: 64 })
+
+/** The example application: REST and WebSocket routes on one server. */
+export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({ logger: options.logger ?? false })
+  await app.register(realtime, options.realtime ?? {})
+
+  app.get('/health', async () => ({ ok: true }))
+  app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
+
+  app.ws(chat)
+
+  app.post('/notify/:user', {
+    schema: { params: Type.Object({ user: NAME }), body: TEXT_BODY }
+  }, async (request, reply) => {
+    const { user } = request.params as { user: string }
+    const { text } = request.body as { text: string }
+    await app.realtime.namespace('/chat').to(`user:${user}`).emit('notification', { text })
+    return reply.code(202).send({ ok: true })
+  })
+
+  app.post('/rooms/:room/messages', {
+    schema: { params: Type.Object({ room: NAME }), body: TEXT_BODY }
+  }, async (request, reply) => {
+    const { room } = request.params as { room: string }
+    const { text } = request.body as { text: string }
+    await app.realtime.namespace('/chat').to(room).emit('said', { room, text, from: 'server' })
+    return reply.code(202).send({ ok: true })
+  })
+
+  app.ws('/echo', {
+    raw: true,
+    onMessage (conn, data) {
+      const text = data.toString()
+      conn.send(text === 'ping' ? 'pong' : `Server received: ${text}`)
+    }
+  })
+
+  return app
+}

@@ -1,0 +1,95 @@
+/**
+ * The example's page: a chat written against the bare browser WebSocket,
+ * speaking the protocol of docs/protocol.md with no client library.
+ */
+export const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>fastify-realtime chat</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
+  form { display: flex; gap: .5rem; margin: .5rem 0; }
+  input { flex: 1; padding: .4rem; }
+  #log { border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; background: #fafafa; }
+  #log div { margin: .15rem 0; }
+  .sys { color: #777; } .err { color: #b00; } .note { color: #064; }
+  #state { font-weight: bold; }
+</style>
+</head>
+<body>
+<h1>fastify-realtime chat</h1>
+<p>Status: <span id="state">disconnected</span></p>
+<form id="login"><input id="user" placeholder="your name (letters, digits, -)" value="" autocomplete="off"><button>Connect</button></form>
+<form id="joinForm"><input id="room" placeholder="room" value="lobby"><button>Join</button></form>
+<div id="log" aria-live="polite"></div>
+<form id="sayForm"><input id="text" placeholder="message" autocomplete="off"><button>Send</button></form>
+<script>
+  const $ = (id) => document.getElementById(id)
+  let socket
+  let nextId = 1
+  const pending = new Map()
+
+  function show (text, cls) {
+    const line = document.createElement('div')
+    line.textContent = text
+    if (cls) line.className = cls
+    $('log').append(line)
+    $('log').scrollTop = $('log').scrollHeight
+  }
+
+  // A request: {type, data, id}; the server answers {type:"reply"|"error", id}.
+  function request (type, data) {
+    const id = 'r' + nextId++
+    socket.send(JSON.stringify({ type, data, id }))
+    return new Promise((resolve, reject) => pending.set(id, { resolve, reject }))
+  }
+
+  function connect (user) {
+    if (socket) socket.close(1000)
+    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:'
+    socket = new WebSocket(scheme + '//' + location.host + '/chat?token=' + encodeURIComponent('demo-' + user))
+    $('state').textContent = 'connecting'
+    socket.onopen = () => { $('state').textContent = 'connected as ' + user; show('connected as ' + user, 'sys') }
+    socket.onclose = (event) => { $('state').textContent = 'disconnected (' + event.code + ')'; show('disconnected: ' + event.code, 'sys') }
+    socket.onmessage = (event) => {
+      const message = JSON.parse(event.data)
+      if (message.type === 'reply' || message.type === 'error') {
+        const waiter = pending.get(message.id)
+        pending.delete(message.id)
+        if (message.type === 'error') {
+          show('error ' + message.error.code + ': ' + message.error.message, 'err')
+          if (waiter) waiter.reject(message.error)
+        } else if (waiter) {
+          waiter.resolve(message.data)
+        }
+      } else if (message.type === 'said') {
+        show('[' + message.data.room + '] ' + message.data.from + ': ' + message.data.text)
+      } else if (message.type === 'notification') {
+        show('notification: ' + message.data.text, 'note')
+      }
+    }
+  }
+
+  $('login').onsubmit = (event) => { event.preventDefault(); connect($('user').value.trim()) }
+  $('joinForm').onsubmit = async (event) => {
+    event.preventDefault()
+    const room = $('room').value.trim()
+    try { await request('join', { room }); show('joined ' + room, 'sys') } catch {}
+  }
+  $('sayForm').onsubmit = async (event) => {
+    event.preventDefault()
+    const room = $('room').value.trim()
+    const text = $('text').value
+    if (!text) return
+    try {
+      await request('say', { room, text })
+      show('[' + room + '] me: ' + text)
+      $('text').value = ''
+    } catch {}
+  }
+</script>
+</body>
+</html>
+`

@@ -1,0 +1,15 @@
+import { buildApp } from './app.js'
+
+const port = Number(process.env.PORT ?? 3000)
+const host = process.env.HOST ?? '127.0.0.1'
+
+const app = await buildApp({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    // Clients get 1001 and may reconnect to another instance.
+    app.close().then(() => process.exit(0), () => process.exit(1))
+  })
+}
+
+await app.listen({ port, host })

@@ -1,0 +1,29 @@
+/**
+ * Close codes the server sends. 1xxx are RFC 6455 codes; 4xxx are ours,
+ * split in two halves: 4000-4399 mean "reconnecting may help", 4400-4999
+ * mean "do not reconnect without changing something" (credentials, load).
+ * A heartbeat give-up terminates the TCP connection without a close frame,
+ * so that peer's client sees 1006.
+ */
+export const CloseCode = {
+  /** Normal closure (`conn.close()` with no code). */
+  NORMAL: 1000,
+  /** The server is shutting down (`app.close()`). Reconnect elsewhere or later. */
+  GOING_AWAY: 1001,
+  /** Protocol error in a frame (sent by `ws`). */
+  PROTOCOL_ERROR: 1002,
+  /** Invalid UTF-8 in a text frame (sent by `ws`). */
+  INVALID_PAYLOAD: 1007,
+  /** Policy violation: too many frames queued before `onOpen` settled. */
+  POLICY_VIOLATION: 1008,
+  /** A frame larger than `maxPayload` (sent by `ws`). */
+  MESSAGE_TOO_BIG: 1009,
+  /** `onOpen` threw or rejected; the cause is logged. */
+  INTERNAL_ERROR: 1011,
+  /** What the client observes when the heartbeat gives up: no close frame, the TCP connection is dropped. */
+  HEARTBEAT_TIMEOUT: 1006,
+  /** Every connection of a user was closed by `disconnectUser()` (logout, ban). Do not reconnect with the same credentials. */
+  DISCONNECTED: 4403
+} as const
+
+export type CloseCode = typeof CloseCode[keyof typeof CloseCode]

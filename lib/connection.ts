@@ -1,0 +1,208 @@
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { WebSocket } from 'ws'
+import { BroadcastOperator } from './broadcast.js'
+import { CloseCode } from './close-codes.js'
+import type { Namespace } from './namespace.js'
+import { encodeEvent } from './protocol.js'
+import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
+import type { RouteRuntime } from './route-runtime.js'
+import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kSendFrame } from './symbols.js'
+
+const NO_ROOMS: ReadonlySet<string> = new Set()
+
+/**
+ * One client on one WebSocket route. Created after the upgrade, once the
+ * route's hooks have accepted the request; gone after `onClose`.
+ */
+export class Connection<E extends EventMap = EventMap, U = RequestUser> {
+  /** Unique across instances: the instance id, a dot, a counter. */
+  readonly id: string
+  /** The namespace (route path) this connection belongs to. */
+  readonly namespace: Namespace<E>
+  /** The upgrade request, as the route's hooks left it. */
+  readonly request: FastifyRequest
+  /** What the route's hooks put on `request.user`. */
+  readonly user: U
+  /** The user's id (`userId` option), when the user has one. */
+  readonly userId: string | undefined
+  /** The underlying `ws` socket, for what this class does not cover. */
+  readonly socket: WebSocket
+  /** The request's logger. */
+  readonly log: FastifyBaseLogger
+
+  /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
+  [kAlive] = true
+  readonly #route: RouteRuntime
+  #rooms: Set<string> | undefined
+  #queue: Array<Buffer | boolean> | undefined
+  #closed = false
+  #state: Record<string, unknown> | undefined
+
+  /** @internal */
+  constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,
+    request: FastifyRequest, userId: string | undefined) {
+    this.id = id
+    this.namespace = namespace
+    this.#route = route
+    this.socket = socket
+    this.request = request
+    this.user = (request as { user?: unknown }).user as U
+    this.userId = userId
+    this.log = request.log
+  }
+
+  /** Rooms this connection is in, on its namespace (in `onClose`: the rooms it was in). */
+  get rooms (): ReadonlySet<string> {
+    return this.#rooms ?? NO_ROOMS
+  }
+
+  /** Whether the connection has closed (its `onClose` has run or is running). */
+  get closed (): boolean {
+    return this.#closed
+  }
+
+  /** Bytes queued for this client and not yet handed to the kernel. */
+  get bufferedAmount (): number {
+    return this.socket.bufferedAmount
+  }
+
+  /** A free-form object for per-connection application state. */
+  get state (): Record<string, unknown> {
+    this.#state ??= {}
+    return this.#state
+  }
+
+  /**
+   * Joins one or more rooms. Local membership is immediate; the promise
+   * resolves once the broker delivers the rooms' traffic from every instance
+   * (at once without Redis). It never rejects.
+   */
+  join (room: string | readonly string[]): Promise<void> {
+    if (this.#closed) return Promise.resolve()
+    this.#rooms ??= new Set()
+    if (typeof room === 'string') return this.namespace[kJoin](this, this.#rooms, room)
+    return Promise.all(room.map((name) => this.namespace[kJoin](this, this.#rooms!, name))).then(noop)
+  }
+
+  /** Leaves one or more rooms; leaving a room it is not in does nothing. */
+  leave (room: string | readonly string[]): void {
+    if (this.#rooms === undefined) return
+    for (const name of typeof room === 'string' ? [room] : room) this.namespace[kLeave](this, this.#rooms, name)
+  }
+
+  /** Sends event `type` to this connection only. */
+  emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): void {
+    this.send(encodeEvent(type, data))
+  }
+
+  /** Sends a frame as is: a string as a text frame, a Buffer as a binary frame. Dropped once closed. */
+  send (data: string | Buffer): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(data)
+  }
+
+  /** Broadcast to the members of `room` (or rooms) on every instance, this connection excepted. */
+  to (room: string | readonly string[]): BroadcastOperator<E> {
+    return new BroadcastOperator(this.namespace, typeof room === 'string' ? [room] : room, [this.id])
+  }
+
+  /** Broadcast to the whole namespace on every instance, this connection excepted. */
+  get broadcast (): BroadcastOperator<E> {
+    return new BroadcastOperator(this.namespace, [], [this.id])
+  }
+
+  /** Closes the connection with a close frame; `onClose` follows once the peer is gone. */
+  close (code: number = CloseCode.NORMAL, reason = ''): void {
+    if (this.socket.readyState === WebSocket.OPEN || this.socket.readyState === WebSocket.CONNECTING) {
+      this.socket.close(code, reason)
+    }
+  }
+
+  /** Drops the TCP connection without a close handshake (the peer sees 1006). */
+  terminate (): void {
+    this.socket.terminate()
+  }
+
+  /** @internal a frame already encoded for many recipients */
+  [kSendFrame] (frame: Buffer): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame, { binary: false })
+  }
+
+  /**
+   * @internal
+   * Runs the open sequence. Frames that arrive before it finishes wait in a
+   * bounded queue and are handled afterwards, in arrival order.
+   */
+  [kOpen] (ready: Promise<void> | undefined): void {
+    this.#route.heartbeat?.add(this)
+    const onOpen = this.#route.onOpen
+    let pending: unknown = ready
+    if (onOpen !== undefined) {
+      if (ready === undefined) {
+        try {
+          pending = onOpen(this)
+        } catch (err) {
+          this.#failOpen(err)
+          return
+        }
+      } else {
+        pending = ready.then(() => this.#closed ? undefined : onOpen(this))
+      }
+    }
+    if (!(pending instanceof Promise)) return
+    this.#queue = []
+    pending.then(() => this.#drain(), (err: unknown) => this.#failOpen(err))
+  }
+
+  #failOpen (err: unknown): void {
+    this.#queue = undefined
+    this.log.error({ err, namespace: this.namespace.path }, 'realtime onOpen failed')
+    this.close(CloseCode.INTERNAL_ERROR, 'internal error')
+  }
+
+  #drain (): void {
+    const queue = this.#queue
+    this.#queue = undefined
+    if (queue === undefined) return
+    for (let i = 0; i < queue.length && !this.#closed; i += 2) {
+      this.#route.handleFrame(this as Connection<any, any>, queue[i] as Buffer, queue[i + 1] as boolean)
+    }
+  }
+
+  /** @internal an inbound frame from the socket */
+  [kReceive] (data: Buffer, isBinary: boolean): void {
+    this[kAlive] = true
+    if (this.#closed) return
+    if (this.#queue === undefined) {
+      this.#route.handleFrame(this as Connection<any, any>, data, isBinary)
+    } else if (this.#queue.length < this.#route.maxQueuedMessages * 2) {
+      this.#queue.push(data, isBinary)
+    } else {
+      this.#queue.length = 0
+      this.close(CloseCode.POLICY_VIOLATION, 'too many messages before open')
+    }
+  }
+
+  /** @internal runs once, when the socket has closed */
+  [kCleanup] (code: number, reason: string): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#queue = undefined
+    this.#route.heartbeat?.delete(this)
+    // Rooms stay readable in onClose; the room index no longer lists this connection.
+    this.namespace[kRemove](this, this.#rooms)
+    const onClose = this.#route.onClose
+    if (onClose === undefined) return
+    try {
+      const result = onClose(this as Connection<any, any>, code, reason)
+      if (result instanceof Promise) result.catch((err: unknown) => this.#logCloseError(err))
+    } catch (err) {
+      this.#logCloseError(err)
+    }
+  }
+
+  #logCloseError (err: unknown): void {
+    this.log.error({ err, namespace: this.namespace.path }, 'realtime onClose failed')
+  }
+}
+
+function noop (): void {}

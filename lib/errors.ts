@@ -1,0 +1,36 @@
+import createError from '@fastify/error'
+
+/*
+ * Errors the plugin throws or rejects with in the server process. Callers
+ * match `err.code`; a code is never renamed or reused. Errors a client sees
+ * on the wire are in wire-errors.ts.
+ */
+
+/** A plugin or route option is out of range or of the wrong type. Thrown at `register` or `app.ws()`. */
+export const FST_RT_INVALID_OPTION = createError<[string, string]>(
+  'FST_RT_INVALID_OPTION', "Option '%s' must be %s", 500, TypeError)
+
+/** A route declares a message type the protocol reserves (`ping`, `pong`, `reply`, `error`). */
+export const FST_RT_RESERVED_TYPE = createError<[string]>(
+  'FST_RT_RESERVED_TYPE', "Message type '%s' is reserved by the protocol", 500, TypeError)
+
+/** `realtime.namespace(path)` names a path no WebSocket route was declared on. */
+export const FST_RT_UNKNOWN_NAMESPACE = createError<[string]>(
+  'FST_RT_UNKNOWN_NAMESPACE', "No WebSocket route is declared on '%s'", 500)
+
+/** The upgrade request's Origin is not in the allowlist: answered with HTTP 403 before any upgrade. */
+export const FST_RT_ORIGIN_FORBIDDEN = createError(
+  'FST_RT_ORIGIN_FORBIDDEN', 'Origin not allowed', 403)
+
+/** The broker could not publish in time (Redis unreachable); local delivery already happened. */
+export const FST_RT_BROKER_UNAVAILABLE = createError<[string]>(
+  'FST_RT_BROKER_UNAVAILABLE', 'Broker unavailable: %s', 503)
+
+/** Every error code above, for the README check and for callers that switch on codes. */
+export const PLUGIN_ERROR_CODES = [
+  'FST_RT_INVALID_OPTION',
+  'FST_RT_RESERVED_TYPE',
+  'FST_RT_UNKNOWN_NAMESPACE',
+  'FST_RT_ORIGIN_FORBIDDEN',
+  'FST_RT_BROKER_UNAVAILABLE'
+] as const

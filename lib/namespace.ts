@@ -1,0 +1,185 @@
+import { RESOLVED, type Broker, type BroadcastPacket } from './broker.js'
+import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
+import type { Connection } from './connection.js'
+import type { EventMap, EventName, EventPayload } from './route.js'
+import { kAdd, kDeliver, kJoin, kLeave, kPublish, kRemove, kSendFrame } from './symbols.js'
+
+/** What a namespace needs from the plugin around it. */
+export interface NamespaceHost {
+  readonly broker: Broker
+  /** Logs a failed publish that nobody awaited. */
+  publishFailed (namespace: string, err: unknown): void
+  /** A connection left the namespace for good. */
+  connectionRemoved (conn: Connection<any, any>): void
+}
+
+/**
+ * The connections of one WebSocket route path, and the rooms they are in.
+ * Counts and lists are local to this instance; `emit` reaches every instance.
+ */
+export class Namespace<E extends EventMap = EventMap> {
+  /** The route path, e.g. `/chat`. */
+  readonly path: string
+  readonly #host: NamespaceHost
+  readonly #connections = new Map<string, Connection<E, any>>()
+  readonly #rooms = new Map<string, Set<Connection<E, any>>>()
+  // Rooms whose broker subscription is still being set up: a join waits for it.
+  readonly #subscribing = new Map<string, Promise<void>>()
+  #ready: Promise<void> | undefined
+
+  /** @internal */
+  constructor (path: string, host: NamespaceHost) {
+    this.path = path
+    this.#host = host
+  }
+
+  /** Sends an event to every connection of the namespace, on every instance. */
+  emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): Promise<void> {
+    return new BroadcastOperator(this, [], []).emit(type, data)
+  }
+
+  /** Narrows a broadcast to the members of `room` (or of any of `rooms`). */
+  to (room: string | readonly string[]): BroadcastOperator<E> {
+    return new BroadcastOperator(this, typeof room === 'string' ? [room] : room, [])
+  }
+
+  /** Same as `to()`. */
+  in (room: string | readonly string[]): BroadcastOperator<E> {
+    return this.to(room)
+  }
+
+  /** A namespace-wide broadcast that leaves out some connections. */
+  except (connection: ConnectionRef | readonly ConnectionRef[]): BroadcastOperator<E> {
+    return new BroadcastOperator(this, [], []).except(connection)
+  }
+
+  /** Number of connections on this instance. */
+  get size (): number {
+    return this.#connections.size
+  }
+
+  /** A connection of this instance, by id. */
+  connection (id: string): Connection<E, any> | undefined {
+    return this.#connections.get(id)
+  }
+
+  /** The connections of this instance. */
+  connections (): IterableIterator<Connection<E, any>> {
+    return this.#connections.values()
+  }
+
+  /** Number of members of `room` on this instance. */
+  roomSize (room: string): number {
+    return this.#rooms.get(room)?.size ?? 0
+  }
+
+  /** Rooms with at least one member on this instance. */
+  roomNames (): string[] {
+    return [...this.#rooms.keys()]
+  }
+
+  /** The members of `room` on this instance. */
+  roomMembers (room: string): Connection<E, any>[] {
+    return [...(this.#rooms.get(room) ?? [])]
+  }
+
+  /** @internal registers a new connection; resolves when namespace-wide traffic reaches it */
+  [kAdd] (conn: Connection<E, any>): Promise<void> | undefined {
+    this.#connections.set(conn.id, conn)
+    if (this.#connections.size === 1) {
+      this.#ready = this.#host.broker.namespaceCreated(this.path)
+    }
+    return this.#ready === RESOLVED ? undefined : this.#ready
+  }
+
+  /** @internal */
+  [kRemove] (conn: Connection<E, any>, rooms: ReadonlySet<string> | undefined): void {
+    if (!this.#connections.delete(conn.id)) return
+    if (rooms !== undefined) {
+      for (const room of rooms) this.#removeMember(conn, room)
+    }
+    if (this.#connections.size === 0) {
+      this.#ready = undefined
+      this.#host.broker.namespaceEmptied(this.path)
+    }
+    this.#host.connectionRemoved(conn)
+  }
+
+  /** @internal */
+  [kJoin] (conn: Connection<E, any>, rooms: Set<string>, room: string): Promise<void> {
+    if (typeof room !== 'string' || room.length === 0) throw new TypeError('A room name must be a non-empty string')
+    if (rooms.has(room)) return this.#subscribing.get(room) ?? RESOLVED
+    rooms.add(room)
+    const members = this.#rooms.get(room)
+    if (members !== undefined) {
+      members.add(conn)
+      return this.#subscribing.get(room) ?? RESOLVED
+    }
+    this.#rooms.set(room, new Set([conn]))
+    const subscribed = this.#host.broker.roomCreated(this.path, room)
+    if (subscribed === RESOLVED) return RESOLVED
+    const settled = subscribed.then(noop, noop).finally(() => {
+      if (this.#subscribing.get(room) === settled) this.#subscribing.delete(room)
+    })
+    this.#subscribing.set(room, settled)
+    return settled
+  }
+
+  /** @internal */
+  [kLeave] (conn: Connection<E, any>, rooms: Set<string>, room: string): void {
+    if (rooms.delete(room)) this.#removeMember(conn, room)
+  }
+
+  #removeMember (conn: Connection<E, any>, room: string): void {
+    const members = this.#rooms.get(room)
+    if (members === undefined || !members.delete(conn)) return
+    if (members.size === 0) {
+      this.#rooms.delete(room)
+      this.#subscribing.delete(room)
+      this.#host.broker.roomEmptied(this.path, room)
+    }
+  }
+
+  /** @internal hands an encoded frame to the broker */
+  [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void> {
+    const published = this.#host.broker.publish({ namespace: this.path, rooms, except, frame })
+    if (published !== RESOLVED) {
+      // Mark the rejection handled so a fire-and-forget emit never becomes an
+      // unhandled rejection; whoever awaits the promise still sees it.
+      published.catch((err: unknown) => this.#host.publishFailed(this.path, err))
+    }
+    return published
+  }
+
+  /** @internal delivers a packet to this instance's matching connections; returns the count */
+  [kDeliver] (packet: BroadcastPacket): number {
+    const { rooms, except } = packet
+    let targets: Iterable<Connection<E, any>>
+    if (rooms.length === 0) {
+      targets = this.#connections.values()
+    } else if (rooms.length === 1) {
+      const members = this.#rooms.get(rooms[0]!)
+      if (members === undefined) return 0
+      targets = members
+    } else {
+      const union = new Set<Connection<E, any>>()
+      for (const room of rooms) {
+        const members = this.#rooms.get(room)
+        if (members !== undefined) for (const conn of members) union.add(conn)
+      }
+      targets = union
+    }
+    // One Buffer for every recipient: ws frames it without copying the payload.
+    let frame: Buffer | undefined
+    let delivered = 0
+    for (const conn of targets) {
+      if (except.length !== 0 && except.includes(conn.id)) continue
+      frame ??= Buffer.from(packet.frame)
+      conn[kSendFrame](frame)
+      delivered++
+    }
+    return delivered
+  }
+}
+
+function noop (): void {}

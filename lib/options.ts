@@ -1,0 +1,182 @@
+import type { Broker } from './broker.js'
+import { FST_RT_INVALID_OPTION } from './errors.js'
+
+/** Protocol-level ping/pong that finds dead peers. */
+export interface HeartbeatOptions {
+  /**
+   * Milliseconds between two pings.
+   * @default 30000
+   */
+  interval?: number
+  /**
+   * Milliseconds a peer has to answer a ping before it is terminated; at most `interval`.
+   * @default 10000
+   */
+  timeout?: number
+}
+
+/** Options of `app.register(realtime, options)`. */
+export interface RealtimeOptions {
+  /**
+   * Largest inbound frame in bytes; a larger one closes the connection with 1009.
+   * @default 65536
+   */
+  maxPayload?: number
+  /**
+   * Heartbeat for every route (a route may override it); `false` turns it off.
+   * @default { interval: 30000, timeout: 10000 }
+   */
+  heartbeat?: HeartbeatOptions | false
+  /**
+   * Milliseconds the upgrade request's hooks may take before the upgrade is
+   * refused with HTTP 503 and the socket destroyed; `0` turns it off.
+   * @default 10000
+   */
+  upgradeTimeout?: number
+  /**
+   * Origins (`scheme://host[:port]`, matched exactly) allowed to open a
+   * WebSocket; any other Origin gets HTTP 403 before the upgrade. Requests
+   * without an Origin header (non-browser clients) are let through.
+   * `undefined` allows every origin.
+   * @default undefined
+   */
+  allowedOrigins?: readonly string[]
+  /**
+   * Query-string parameters of upgrade requests whose values are replaced by
+   * `[REDACTED]` in Fastify's request logs. Hooks still see the real value.
+   * @default ['token', 'access_token']
+   */
+  redactQueryParams?: readonly string[]
+  /**
+   * Frames a connection may send while its `onOpen` is still running; one
+   * more closes it with 1008.
+   * @default 1024
+   */
+  maxQueuedMessages?: number
+  /**
+   * Milliseconds `app.close()` waits for clients to answer the 1001 close
+   * before it drops their TCP connections.
+   * @default 2000
+   */
+  closeTimeout?: number
+  /**
+   * Gives the user id of a connection, from `request.user`; connections with
+   * an id can be closed with `disconnectUser()`.
+   * @default (user) => user?.id as a string, when it is a string or a number
+   */
+  userId?: (user: unknown) => string | undefined
+  /**
+   * A delivery backend. Without it, delivery stays in this process.
+   * @default an in-memory broker
+   */
+  broker?: Broker
+}
+
+/** Options after defaults and validation. */
+export interface ResolvedOptions {
+  maxPayload: number
+  heartbeat: Required<HeartbeatOptions> | false
+  upgradeTimeout: number
+  allowedOrigins: ReadonlySet<string> | undefined
+  redactQueryParams: readonly string[]
+  maxQueuedMessages: number
+  closeTimeout: number
+  userId: (user: unknown) => string | undefined
+  broker: Broker | undefined
+}
+
+export const DEFAULTS = {
+  maxPayload: 64 * 1024,
+  heartbeat: { interval: 30_000, timeout: 10_000 },
+  upgradeTimeout: 10_000,
+  redactQueryParams: ['token', 'access_token'],
+  maxQueuedMessages: 1024,
+  closeTimeout: 2_000
+} as const
+
+/** Validates the plugin options and fills in defaults; throws FST_RT_INVALID_OPTION. */
+export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
+  if (opts === null || typeof opts !== 'object') throw new FST_RT_INVALID_OPTION('options', 'an object')
+  return {
+    maxPayload: positiveInteger('maxPayload', opts.maxPayload ?? DEFAULTS.maxPayload),
+    heartbeat: resolveHeartbeat('heartbeat', opts.heartbeat, DEFAULTS.heartbeat),
+    upgradeTimeout: nonNegativeInteger('upgradeTimeout', opts.upgradeTimeout ?? DEFAULTS.upgradeTimeout),
+    allowedOrigins: resolveOrigins('allowedOrigins', opts.allowedOrigins),
+    redactQueryParams: stringList('redactQueryParams', opts.redactQueryParams ?? DEFAULTS.redactQueryParams),
+    maxQueuedMessages: positiveInteger('maxQueuedMessages', opts.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages),
+    closeTimeout: nonNegativeInteger('closeTimeout', opts.closeTimeout ?? DEFAULTS.closeTimeout),
+    userId: resolveFunction('userId', opts.userId, defaultUserId),
+    broker: resolveBroker(opts.broker)
+  }
+}
+
+/** Resolves a heartbeat setting against the one it overrides. */
+export function resolveHeartbeat (name: string, value: HeartbeatOptions | false | undefined,
+  fallback: Required<HeartbeatOptions> | false): Required<HeartbeatOptions> | false {
+  if (value === false) return false
+  if (value === undefined) return fallback
+  if (value === null || typeof value !== 'object') throw new FST_RT_INVALID_OPTION(name, 'an object or false')
+  const base = fallback === false ? DEFAULTS.heartbeat : fallback
+  const interval = positiveInteger(`${name}.interval`, value.interval ?? base.interval)
+  const timeout = positiveInteger(`${name}.timeout`, value.timeout ?? Math.min(base.timeout, interval))
+  if (timeout > interval) throw new FST_RT_INVALID_OPTION(`${name}.timeout`, `at most ${name}.interval`)
+  return { interval, timeout }
+}
+
+/** Normalises an origin allowlist to `scheme://host[:port]` strings. */
+export function resolveOrigins (name: string, value: readonly string[] | undefined): ReadonlySet<string> | undefined {
+  if (value === undefined) return undefined
+  return new Set(stringList(name, value).map((origin) => {
+    const normalised = normaliseOrigin(origin)
+    if (normalised === undefined) throw new FST_RT_INVALID_OPTION(name, 'a list of origins like https://app.example.com')
+    return normalised
+  }))
+}
+
+/** `scheme://host[:port]` in canonical form, or undefined for anything that is not an origin. */
+export function normaliseOrigin (origin: string): string | undefined {
+  try {
+    const url = new URL(origin)
+    if (url.origin === 'null' || url.pathname.length > 1 || url.search !== '' || url.username !== '') return undefined
+    return url.origin
+  } catch {
+    return undefined
+  }
+}
+
+function defaultUserId (user: unknown): string | undefined {
+  if (user === null || typeof user !== 'object') return undefined
+  const id = (user as { id?: unknown }).id
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined
+}
+
+function resolveBroker (broker: Broker | undefined): Broker | undefined {
+  if (broker === undefined) return undefined
+  if (broker === null || typeof broker !== 'object' || typeof broker.publish !== 'function') {
+    throw new FST_RT_INVALID_OPTION('broker', 'a Broker')
+  }
+  return broker
+}
+
+function resolveFunction<F> (name: string, value: F | undefined, fallback: F): F {
+  if (value === undefined) return fallback
+  if (typeof value !== 'function') throw new FST_RT_INVALID_OPTION(name, 'a function')
+  return value
+}
+
+function positiveInteger (name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) throw new FST_RT_INVALID_OPTION(name, 'a positive integer')
+  return value as number
+}
+
+function nonNegativeInteger (name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 0) throw new FST_RT_INVALID_OPTION(name, 'a non-negative integer')
+  return value as number
+}
+
+function stringList (name: string, value: unknown): readonly string[] {
+  if (!Array.isArray(value) || !value.every((item) => typeof item === 'string' && item.length > 0)) {
+    throw new FST_RT_INVALID_OPTION(name, 'an array of non-empty strings')
+  }
+  return value
+}

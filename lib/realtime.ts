@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto'
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { WebSocket } from 'ws'
+import type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
+import { CloseCode } from './close-codes.js'
+import { Connection } from './connection.js'
+import { FST_RT_INVALID_OPTION, FST_RT_ORIGIN_FORBIDDEN, FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
+import { Heartbeats } from './heartbeat.js'
+import { Namespace, type NamespaceHost } from './namespace.js'
+import { normaliseOrigin, resolveHeartbeat, resolveOrigins, type ResolvedOptions } from './options.js'
+import { compileMessages, type EventMap, type RawRouteDefinition, type JsonRouteDefinition } from './route.js'
+import { JsonRouteRuntime, RawRouteRuntime, type RouteRuntime } from './route-runtime.js'
+import { kAdd, kAlive, kCleanup, kConnection, kDeliver, kOpen, kReceive } from './symbols.js'
+import { clearUpgradeTimer } from './upgrade-guard.js'
+
+type AnyConnection = Connection<any, any>
+type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
+type SocketWithConnection = WebSocket & { [kConnection]?: AnyConnection }
+
+/** Route options handed to Fastify unchanged: they run on the upgrade request. */
+const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend',
+  'onResponse', 'onError', 'onRequestAbort', 'schema', 'config', 'logLevel', 'constraints', 'errorHandler'] as const
+
+/**
+ * The `app.realtime` decorator: namespaces, user-wide commands, broker
+ * status. One per plugin registration.
+ */
+export class Realtime implements BrokerHost, NamespaceHost {
+  /** This instance's id, a prefix of every connection id it hands out. */
+  readonly instanceId: string
+  readonly broker: Broker
+  readonly log: FastifyBaseLogger
+  readonly #options: ResolvedOptions
+  readonly #namespaces = new Map<string, Namespace<any>>()
+  readonly #users = new Map<string, Set<AnyConnection>>()
+  readonly #heartbeats = new Heartbeats()
+  #sequence = 0
+  #closing = false
+
+  /** @internal */
+  constructor (options: ResolvedOptions, broker: Broker, log: FastifyBaseLogger) {
+    this.instanceId = randomBytes(6).toString('base64url')
+    this.#options = options
+    this.broker = broker
+    this.log = log
+  }
+
+  /** Whether the broker reaches the other instances now (`up` always without Redis). */
+  get brokerStatus (): BrokerStatus {
+    return this.broker.status
+  }
+
+  /** Connections open on this instance, all namespaces together. */
+  get connectionCount (): number {
+    let count = 0
+    for (const namespace of this.#namespaces.values()) count += namespace.size
+    return count
+  }
+
+  /** Heartbeat timers running (one per distinct setting in use), for leak checks. */
+  get heartbeatTimers (): number {
+    return this.#heartbeats.running
+  }
+
+  /** The namespace of a WebSocket route path. Throws FST_RT_UNKNOWN_NAMESPACE for a path without a route. */
+  namespace<E extends EventMap = EventMap> (path: string): Namespace<E> {
+    const namespace = this.#namespaces.get(path)
+    if (namespace === undefined) throw new FST_RT_UNKNOWN_NAMESPACE(path)
+    return namespace as Namespace<E>
+  }
+
+  /** Every namespace declared on this instance. */
+  namespaces (): Namespace[] {
+    return [...this.#namespaces.values()]
+  }
+
+  /**
+   * Closes every connection of a user, on every instance, with `code`
+   * (default 4403, DISCONNECTED). Resolves once the command has left this
+   * instance.
+   */
+  disconnectUser (userId: string, code: number = CloseCode.DISCONNECTED, reason = 'disconnected'): Promise<void> {
+    return this.broker.publishUserCommand({ kind: 'disconnect', userId, code, reason })
+  }
+
+  /** Connections of a user on this instance. */
+  userConnections (userId: string): AnyConnection[] {
+    return [...(this.#users.get(userId) ?? [])]
+  }
+
+  /** @internal BrokerHost */
+  deliver (packet: BroadcastPacket): number {
+    return this.#namespaces.get(packet.namespace)?.[kDeliver](packet) ?? 0
+  }
+
+  /** @internal BrokerHost */
+  applyUserCommand (command: UserCommand): number {
+    const connections = this.#users.get(command.userId)
+    if (connections === undefined) return 0
+    let count = 0
+    for (const conn of [...connections]) {
+      conn.close(command.code, command.reason)
+      count++
+    }
+    return count
+  }
+
+  /** @internal NamespaceHost */
+  publishFailed (namespace: string, err: unknown): void {
+    this.log.warn({ err, namespace }, 'realtime publish to other instances failed; local delivery done')
+  }
+
+  /** @internal NamespaceHost */
+  connectionRemoved (conn: AnyConnection): void {
+    if (conn.userId === undefined) return
+    const connections = this.#users.get(conn.userId)
+    if (connections !== undefined && connections.delete(conn) && connections.size === 0) {
+      this.#users.delete(conn.userId)
+    }
+  }
+
+  /** @internal declares a WebSocket route on `instance` (which may be an encapsulated child) */
+  addRoute (instance: FastifyInstance, path: string, definition: AnyRouteDefinition): Namespace<any> {
+    if (definition === null || typeof definition !== 'object') throw new FST_RT_INVALID_OPTION('route', 'an object')
+    if (typeof path !== 'string' || !path.startsWith('/')) throw new FST_RT_INVALID_OPTION('path', "a string starting with '/'")
+    const fullPath = joinPath(instance.prefix, path)
+    if (this.#namespaces.has(fullPath)) throw new FST_RT_INVALID_OPTION(`route ${fullPath}`, 'declared once')
+
+    const heartbeat = resolveHeartbeat(`${fullPath} heartbeat`, definition.heartbeat, this.#options.heartbeat)
+    const lifecycle = {
+      onOpen: definition.onOpen as RouteRuntime['onOpen'],
+      onClose: definition.onClose as RouteRuntime['onClose'],
+      maxQueuedMessages: this.#options.maxQueuedMessages,
+      heartbeat: heartbeat === false ? undefined : this.#heartbeats.group(heartbeat.interval, heartbeat.timeout)
+    }
+    let runtime: RouteRuntime
+    if (definition.raw === true) {
+      if (typeof definition.onMessage !== 'function') throw new FST_RT_INVALID_OPTION(`${fullPath} onMessage`, 'a function')
+      runtime = new RawRouteRuntime(definition.onMessage as RawRouteDefinition['onMessage'], lifecycle)
+    } else {
+      runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined), lifecycle)
+    }
+    const namespace = new Namespace<any>(fullPath, this)
+    this.#namespaces.set(fullPath, namespace)
+
+    const origins = definition.allowedOrigins === undefined
+      ? this.#options.allowedOrigins
+      : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)
+    const route: Record<string, unknown> = {}
+    for (const key of FASTIFY_ROUTE_KEYS) {
+      if (definition[key] !== undefined) route[key] = definition[key]
+    }
+    if (origins !== undefined) route.onRequest = [checkOrigin(origins), ...toArray(route.onRequest)]
+
+    const realtime = this
+    instance.route({
+      ...route,
+      method: 'GET',
+      url: path,
+      websocket: true,
+      handler (socket: WebSocket, request: FastifyRequest) {
+        realtime.#accept(namespace, runtime, socket as SocketWithConnection, request)
+      }
+    } as unknown as RouteOptions)
+    return namespace
+  }
+
+  #accept (namespace: Namespace<any>, runtime: RouteRuntime, socket: SocketWithConnection, request: FastifyRequest): void {
+    clearUpgradeTimer(request.raw)
+    if (this.#closing) {
+      socket.close(CloseCode.GOING_AWAY, 'server shutting down')
+      return
+    }
+    const user = (request as { user?: unknown }).user
+    const userId = this.#options.userId(user)
+    const conn = new Connection(`${this.instanceId}.${(++this.#sequence).toString(36)}`, namespace, runtime, socket, request, userId)
+    socket[kConnection] = conn
+    // Listeners go on before anything awaits, or early frames would be lost.
+    socket.on('message', onSocketMessage)
+    socket.on('pong', onSocketPong)
+    socket.on('close', onSocketClose)
+    if (userId !== undefined) {
+      let connections = this.#users.get(userId)
+      if (connections === undefined) this.#users.set(userId, connections = new Set())
+      connections.add(conn)
+    }
+    conn[kOpen](namespace[kAdd](conn))
+  }
+
+  /** @internal preClose: refuse new connections, close open ones with 1001, wait for them within closeTimeout */
+  async closeConnections (): Promise<void> {
+    this.#closing = true
+    this.#heartbeats.stop()
+    const closed: Promise<void>[] = []
+    for (const namespace of this.#namespaces.values()) {
+      for (const conn of namespace.connections()) {
+        closed.push(new Promise((resolve) => conn.socket.once('close', () => resolve())))
+        conn.close(CloseCode.GOING_AWAY, 'server shutting down')
+      }
+    }
+    if (closed.length === 0) return
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#options.closeTimeout) })
+    await Promise.race([Promise.all(closed), timedOut])
+    clearTimeout(timer)
+    for (const namespace of this.#namespaces.values()) {
+      for (const conn of namespace.connections()) conn.terminate()
+    }
+  }
+}
+
+function onSocketMessage (this: SocketWithConnection, data: Buffer, isBinary: boolean): void {
+  this[kConnection]![kReceive](data, isBinary)
+}
+
+function onSocketPong (this: SocketWithConnection): void {
+  this[kConnection]![kAlive] = true
+}
+
+function onSocketClose (this: SocketWithConnection, code: number, reason: Buffer): void {
+  this[kConnection]![kCleanup](code, reason.toString())
+}
+
+function checkOrigin (allowed: ReadonlySet<string>) {
+  return function checkUpgradeOrigin (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
+    const origin = request.headers.origin
+    if (origin === undefined || allowed.has(normaliseOrigin(origin) ?? '')) {
+      done()
+      return
+    }
+    request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
+    done(new FST_RT_ORIGIN_FORBIDDEN())
+  }
+}
+
+function toArray (value: unknown): unknown[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}
+
+function joinPath (prefix: string, path: string): string {
+  if (prefix === '' || prefix === '/') return path
+  return path === '/' ? prefix : prefix + path
+}

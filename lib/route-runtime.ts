@@ -1,0 +1,144 @@
+import type { Connection } from './connection.js'
+import type { HeartbeatGroup } from './heartbeat.js'
+import { encodeError, encodePong, encodeReply, parseEnvelope, ProtocolFault, type RequestId } from './protocol.js'
+import type { CompiledMessage } from './route.js'
+import { RealtimeError, WireErrorCode, type WireErrorDetail } from './wire-errors.js'
+
+type AnyConnection = Connection<any, any>
+
+/** How many validation problems an error answer lists at most. */
+const MAX_DETAILS = 10
+
+/** What a registered route does with inbound frames and lifecycle events. */
+export interface RouteRuntime {
+  readonly onOpen: ((conn: AnyConnection) => void | Promise<void>) | undefined
+  readonly onClose: ((conn: AnyConnection, code: number, reason: string) => void | Promise<void>) | undefined
+  readonly maxQueuedMessages: number
+  /** The heartbeat timer the route's connections share, if any. */
+  readonly heartbeat: HeartbeatGroup | undefined
+  handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
+}
+
+interface Lifecycle {
+  onOpen?: RouteRuntime['onOpen']
+  onClose?: RouteRuntime['onClose']
+  maxQueuedMessages: number
+  heartbeat: HeartbeatGroup | undefined
+}
+
+/** A route speaking the envelope: parse, validate, dispatch, answer. */
+export class JsonRouteRuntime implements RouteRuntime {
+  readonly onOpen: RouteRuntime['onOpen']
+  readonly onClose: RouteRuntime['onClose']
+  readonly maxQueuedMessages: number
+  readonly heartbeat: HeartbeatGroup | undefined
+  readonly #messages: Map<string, CompiledMessage>
+
+  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle) {
+    this.#messages = messages
+    this.onOpen = lifecycle.onOpen
+    this.onClose = lifecycle.onClose
+    this.maxQueuedMessages = lifecycle.maxQueuedMessages
+    this.heartbeat = lifecycle.heartbeat
+  }
+
+  handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
+    if (isBinary) {
+      conn.send(encodeError(undefined, WireErrorCode.UNSUPPORTED_FRAME, 'Binary frames are not accepted; send JSON text frames'))
+      return
+    }
+    const message = parseEnvelope(data.toString())
+    if (message instanceof ProtocolFault) {
+      conn.send(encodeError(message.id, message.code, message.message, message.details))
+      return
+    }
+    const { type, id } = message
+    if (type === 'ping') {
+      conn.send(encodePong(id))
+      return
+    }
+    const compiled = this.#messages.get(type)
+    if (compiled === undefined) {
+      conn.send(encodeError(id, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`))
+      return
+    }
+    if (compiled.validator !== undefined && !compiled.validator.Check(message.data)) {
+      conn.send(encodeError(id, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
+        validationDetails(compiled, message.data)))
+      return
+    }
+    let result: unknown
+    try {
+      result = compiled.handler(conn, message.data)
+    } catch (err) {
+      fail(conn, type, id, err)
+      return
+    }
+    if (result instanceof Promise) {
+      result.then((value: unknown) => answer(conn, type, id, value), (err: unknown) => fail(conn, type, id, err))
+    } else {
+      answer(conn, type, id, result)
+    }
+  }
+}
+
+/** A raw route: every frame goes to `onMessage` untouched. */
+export class RawRouteRuntime implements RouteRuntime {
+  readonly onOpen: RouteRuntime['onOpen']
+  readonly onClose: RouteRuntime['onClose']
+  readonly maxQueuedMessages: number
+  readonly heartbeat: HeartbeatGroup | undefined
+  readonly #onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown
+
+  constructor (onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown, lifecycle: Lifecycle) {
+    this.#onMessage = onMessage
+    this.onOpen = lifecycle.onOpen
+    this.onClose = lifecycle.onClose
+    this.maxQueuedMessages = lifecycle.maxQueuedMessages
+    this.heartbeat = lifecycle.heartbeat
+  }
+
+  handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
+    try {
+      const result = this.#onMessage(conn, data, isBinary)
+      if (result instanceof Promise) result.catch((err: unknown) => logHandlerError(conn, 'onMessage', err))
+    } catch (err) {
+      logHandlerError(conn, 'onMessage', err)
+    }
+  }
+}
+
+function validationDetails (compiled: CompiledMessage, data: unknown): WireErrorDetail[] {
+  const errors = compiled.validator!.Errors(data)
+  const details: WireErrorDetail[] = []
+  for (const error of errors) {
+    details.push({ path: error.instancePath, message: error.message })
+    if (details.length === MAX_DETAILS) break
+  }
+  return details
+}
+
+function answer (conn: AnyConnection, type: string, id: RequestId | undefined, value: unknown): void {
+  if (id === undefined || conn.closed) return
+  let frame: string
+  try {
+    frame = encodeReply(id, value)
+  } catch (err) {
+    fail(conn, type, id, err)
+    return
+  }
+  conn.send(frame)
+}
+
+function fail (conn: AnyConnection, type: string, id: RequestId | undefined, err: unknown): void {
+  if (err instanceof RealtimeError) {
+    conn.send(encodeError(id, err.code, err.message, err.details))
+    return
+  }
+  logHandlerError(conn, type, err)
+  conn.send(encodeError(id, WireErrorCode.INTERNAL, 'Internal error'))
+}
+
+function logHandlerError (conn: AnyConnection, type: string, err: unknown): void {
+  conn.log.error({ err, namespace: conn.namespace.path, messageType: type, connectionId: conn.id }, 'realtime handler failed')
+}

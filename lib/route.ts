@@ -1,0 +1,131 @@
+import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { Static, TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { Validator } from 'typebox/compile'
+import type { Connection } from './connection.js'
+import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
+import { RESERVED_TYPES } from './protocol.js'
+import type { HeartbeatOptions } from './options.js'
+
+/** Server events of a route: event name -> TypeBox schema of its `data`. */
+export type EventMap = Record<string, TSchema>
+
+/** Event names of an event map. */
+export type EventName<E extends EventMap> = keyof E & string
+
+/** The `data` type of event `K`. */
+export type EventPayload<E extends EventMap, K extends EventName<E>> = Static<E[K]>
+
+/** One inbound message type: the schema of its `data` and, for requests, of the reply. */
+export interface MessageSpec {
+  /** Schema of `data`. Without it `data` is passed on unchecked, typed `unknown`. */
+  data?: TSchema
+  /** Schema of what the handler returns, sent back as `{"type":"reply","id","data"}`. */
+  reply?: TSchema
+}
+
+/** The static type of a schema, `unknown` where there is none. */
+export type StaticOf<S> = S extends TSchema ? Static<S> : unknown
+
+/** What a handler returns for a reply schema (`void` without one). */
+export type ReplyOf<S> = S extends TSchema ? Static<S> : void
+
+/** A message handler; its return value (or resolved value) is the reply. */
+export type MessageHandler<Data, Reply, C> = (conn: C, data: StaticOf<Data>) => ReplyOf<Reply> | Promise<ReplyOf<Reply>>
+
+/**
+ * The `messages` of a route. `D` maps each type to its data schema and `R`
+ * to its reply schema; both are inferred from the object literal, so each
+ * handler's `data` and return type follow its own schemas.
+ */
+export type MessageDefinitions<D, R, C> = {
+  [K in keyof D]: {
+    /** Schema of `data`. Without it `data` is passed on unchecked, typed `unknown`. */
+    data?: D[K]
+    /** Receives the validated `data`; what it returns is the reply. */
+    handler: MessageHandler<D[K], K extends keyof R ? R[K] : undefined, C>
+  }
+} & {
+  [K in keyof R]: {
+    /** Schema of what the handler returns, sent back as `{"type":"reply","id","data"}`. */
+    reply?: R[K]
+  }
+}
+
+/** What a hook put on the request as `request.user` (typed when `FastifyRequest['user']` is declared, as @fastify/jwt does). */
+export type RequestUser = FastifyRequest extends { user: infer U } ? U : unknown
+
+/** Fastify route options that run on the upgrade request, before any 101. */
+export type UpgradeRouteOptions = Pick<RouteShorthandOptions,
+'onRequest' | 'preParsing' | 'preValidation' | 'preHandler' | 'preSerialization' | 'onSend' | 'onResponse' |
+'onError' | 'onRequestAbort' | 'schema' | 'config' | 'logLevel' | 'constraints' | 'errorHandler'>
+
+/** Options every WebSocket route takes, raw or not. */
+export interface RouteCommon<C> extends UpgradeRouteOptions {
+  /** Runs once the socket is open; frames that arrive meanwhile are handled after it settles, in order. */
+  onOpen?: (conn: C) => void | Promise<void>
+  /** Runs exactly once when the connection is gone, for any reason; rooms are already left. */
+  onClose?: (conn: C, code: number, reason: string) => void | Promise<void>
+  /** Overrides the plugin's heartbeat for this route; `false` turns it off. */
+  heartbeat?: HeartbeatOptions | false
+  /** Overrides the plugin's `allowedOrigins` for this route. */
+  allowedOrigins?: readonly string[]
+}
+
+/** A route speaking the JSON envelope, with typed message handlers and events. */
+export interface JsonRouteDefinition<D = Record<string, unknown>, R = Record<string, unknown>, E extends EventMap = EventMap>
+  extends RouteCommon<Connection<E>> {
+  raw?: false
+  /** Inbound message types: schema, optional reply schema, handler. */
+  messages?: MessageDefinitions<D, R, Connection<E>>
+  /** Server events this route emits: name -> schema of `data`. Types `emit()`. */
+  events?: E
+}
+
+/** A route for protocols that are not the envelope: every frame goes to `onMessage` as it came. */
+export interface RawRouteDefinition extends RouteCommon<Connection<EventMap>> {
+  raw: true
+  /** Called for every frame, text or binary. */
+  onMessage: (conn: Connection<EventMap>, data: Buffer, isBinary: boolean) => void | Promise<void>
+}
+
+/** A route declared as a value, for `app.ws(route)` and for the type of a client. */
+export type RouteWithPath<D> = D & { path: string }
+
+/**
+ * Declares a JSON route as a value: `app.ws(chat)` registers it, and
+ * `typeof chat` types a client without importing server code.
+ */
+export function defineRoute<D, R, E extends EventMap = Record<never, TSchema>> (
+  route: RouteWithPath<JsonRouteDefinition<D, R, E>>): RouteWithPath<JsonRouteDefinition<D, R, E>>
+export function defineRoute (route: RouteWithPath<RawRouteDefinition>): RouteWithPath<RawRouteDefinition>
+export function defineRoute (route: unknown): unknown {
+  return route
+}
+
+/** @internal a message type after registration: its compiled validator and handler. */
+export interface CompiledMessage {
+  readonly validator: Validator | undefined
+  readonly handler: (conn: Connection<EventMap>, data: unknown) => unknown
+}
+
+/** Compiles every `data` schema once, at registration, and checks the declaration. */
+export function compileMessages (path: string, messages: Record<string, unknown> | undefined): Map<string, CompiledMessage> {
+  const compiled = new Map<string, CompiledMessage>()
+  if (messages === undefined) return compiled
+  if (messages === null || typeof messages !== 'object') {
+    throw new FST_RT_INVALID_OPTION(`${path} messages`, 'an object of message definitions')
+  }
+  for (const [type, spec] of Object.entries(messages)) {
+    if (RESERVED_TYPES.has(type)) throw new FST_RT_RESERVED_TYPE(type)
+    const def = spec as { data?: TSchema, handler?: unknown }
+    if (def === null || typeof def !== 'object' || typeof def.handler !== 'function') {
+      throw new FST_RT_INVALID_OPTION(`${path} messages.${type}.handler`, 'a function')
+    }
+    compiled.set(type, {
+      validator: def.data === undefined ? undefined : Compile(def.data),
+      handler: def.handler as CompiledMessage['handler']
+    })
+  }
+  return compiled
+}

@@ -1,0 +1,19 @@
+/*
+ * Keys of the plugin's internal state and of the methods its classes call on
+ * each other. Symbols keep them off the public surface and out of autocompletion.
+ */
+export const kConnection = Symbol('fastify-realtime.connection')
+export const kReceive = Symbol('fastify-realtime.receive')
+export const kCleanup = Symbol('fastify-realtime.cleanup')
+export const kAlive = Symbol('fastify-realtime.alive')
+export const kSendFrame = Symbol('fastify-realtime.sendFrame')
+export const kOpen = Symbol('fastify-realtime.open')
+export const kAdd = Symbol('fastify-realtime.add')
+export const kRemove = Symbol('fastify-realtime.remove')
+export const kJoin = Symbol('fastify-realtime.join')
+export const kLeave = Symbol('fastify-realtime.leave')
+export const kDeliver = Symbol('fastify-realtime.deliver')
+export const kPublish = Symbol('fastify-realtime.publish')
+export const kRoute = Symbol('fastify-realtime.route')
+export const kUpgradeTimer = Symbol('fastify-realtime.upgradeTimer')
+export const kOriginalUrl = Symbol('fastify-realtime.originalUrl')

@@ -1,0 +1,111 @@
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { kOriginalUrl, kUpgradeTimer } from './symbols.js'
+
+/*
+ * What runs on an upgrade request before Fastify routes it: a deadline for
+ * its hooks, and redaction of secrets in its query string. The listener is
+ * prepended to the server's 'upgrade' listeners, so it runs before
+ * @fastify/websocket hands the request to Fastify (which logs its URL).
+ */
+
+type UpgradeRequest = IncomingMessage & {
+  [kUpgradeTimer]?: NodeJS.Timeout
+  [kOriginalUrl]?: string
+}
+
+const REDACTED = '[REDACTED]'
+
+export interface UpgradeGuardOptions {
+  upgradeTimeout: number
+  redactQueryParams: readonly string[]
+  log: FastifyBaseLogger
+}
+
+/** Installs the guard; returns the function that removes it. */
+export function installUpgradeGuard (server: Server, options: UpgradeGuardOptions): () => void {
+  const { upgradeTimeout, redactQueryParams, log } = options
+  const redact = redactQueryParams.length > 0 ? new Set(redactQueryParams) : undefined
+
+  function onUpgrade (request: UpgradeRequest, socket: Duplex): void {
+    if (redact !== undefined) redactUrl(request, redact)
+    if (upgradeTimeout === 0) return
+    const timer = setTimeout(refuseUpgrade, upgradeTimeout, request, socket, log)
+    timer.unref()
+    request[kUpgradeTimer] = timer
+    socket.once('close', () => clearUpgradeTimer(request))
+  }
+
+  server.prependListener('upgrade', onUpgrade)
+  return () => { server.removeListener('upgrade', onUpgrade) }
+}
+
+/** The upgrade went through (or was answered): stop its deadline. */
+export function clearUpgradeTimer (request: IncomingMessage): void {
+  const upgrade = request as UpgradeRequest
+  if (upgrade[kUpgradeTimer] !== undefined) {
+    clearTimeout(upgrade[kUpgradeTimer])
+    upgrade[kUpgradeTimer] = undefined
+  }
+}
+
+function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBaseLogger): void {
+  request[kUpgradeTimer] = undefined
+  if (socket.destroyed) return
+  log.warn({ url: request.url }, 'realtime upgrade timed out in its hooks; refused with 503')
+  // Nothing was written yet means no hook has answered: the status line is ours to send.
+  if ((socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) {
+    const body = '{"statusCode":503,"code":"FST_RT_UPGRADE_TIMEOUT","error":"Service Unavailable","message":"Upgrade timed out"}'
+    socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
+  } else {
+    socket.destroy()
+  }
+}
+
+function redactUrl (request: UpgradeRequest, redact: ReadonlySet<string>): void {
+  const url = request.url
+  if (url === undefined) return
+  const queryStart = url.indexOf('?')
+  if (queryStart === -1) return
+  let found = false
+  const pairs = url.slice(queryStart + 1).split('&').map((pair) => {
+    const equals = pair.indexOf('=')
+    const key = equals === -1 ? pair : pair.slice(0, equals)
+    if (!redact.has(safeDecode(key))) return pair
+    found = true
+    return `${key}=${REDACTED}`
+  })
+  if (!found) return
+  request[kOriginalUrl] = url
+  request.url = url.slice(0, queryStart + 1) + pairs.join('&')
+}
+
+function safeDecode (text: string): string {
+  try {
+    return decodeURIComponent(text.replace(/\+/g, ' '))
+  } catch {
+    return text
+  }
+}
+
+/**
+ * onRequest hook: puts the real URL and the real values of redacted
+ * parameters back, after Fastify has logged the redacted URL.
+ */
+export function restoreRedactedUrl (request: FastifyRequest, redactQueryParams: readonly string[]): void {
+  const raw = request.raw as UpgradeRequest
+  const original = raw[kOriginalUrl]
+  if (original === undefined) return
+  raw[kOriginalUrl] = undefined
+  raw.url = original
+  const params = new URLSearchParams(original.slice(original.indexOf('?') + 1))
+  const query = request.query as Record<string, unknown> | undefined
+  if (query === null || typeof query !== 'object') return
+  for (const key of redactQueryParams) {
+    const values = params.getAll(key)
+    if (values.length === 1) query[key] = values[0]
+    else if (values.length > 1) query[key] = values
+  }
+}
