@@ -199,13 +199,16 @@ export class Realtime implements BrokerHost, NamespaceHost {
       }
     }
     if (closed.length === 0) return
+    const allClosed = Promise.all(closed)
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<void>((resolve) => { timer = setTimeout(resolve, this.#options.closeTimeout) })
-    await Promise.race([Promise.all(closed), timedOut])
+    await Promise.race([allClosed, timedOut])
     clearTimeout(timer)
+    // Peers that never answered the close frame: drop them; their 'close' follows at once.
     for (const namespace of this.#namespaces.values()) {
       for (const conn of namespace.connections()) conn.terminate()
     }
+    await allClosed
   }
 }
 
