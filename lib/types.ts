@@ -28,10 +28,8 @@ export interface RealtimeDecorator extends Omit<Realtime, 'namespace'> {
 
 /** `app.ws()`: declares a WebSocket route and returns its namespace. */
 export interface WsRouteMethod {
-  <D, R, E extends EventMap = Record<never, TSchema>> (path: string, route: JsonRouteDefinition<D, R, E>): Namespace<E>
-  (path: string, route: RawRouteDefinition): Namespace<EventMap>
-  <D, R, E extends EventMap> (route: RouteWithPath<JsonRouteDefinition<D, R, E>>): Namespace<E>
-  (route: RouteWithPath<RawRouteDefinition>): Namespace<EventMap>
+  <D, R, E extends EventMap = Record<never, TSchema>> (path: string, route: JsonRouteDefinition<D, R, E> | RawRouteDefinition): Namespace<E>
+  <D, R, E extends EventMap = Record<never, TSchema>> (route: RouteWithPath<JsonRouteDefinition<D, R, E>> | RouteWithPath<RawRouteDefinition>): Namespace<E>
 }
 
 declare module 'fastify' {

@@ -1,15 +1,12 @@
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Test } from 'tap'
 import WebSocket from 'ws'
 import realtime, { type RealtimeOptions } from '../lib/index.js'
 
-/** The part of a tap Test the helpers use. */
-export interface TestContext {
-  teardown (fn: () => unknown): void
-  equal (found: unknown, wanted: unknown, message?: string): void
-  same (found: unknown, wanted: unknown, message?: string): void
-}
+/** A tap test. */
+export type TestContext = Test
 
 export interface BuildOptions {
   realtime?: RealtimeOptions

@@ -1,0 +1,118 @@
+import { test } from 'tap'
+import WebSocket from 'ws'
+import { TestClient } from './helper.js'
+import { startExample, type ExampleServer } from './support/example-server.js'
+
+/*
+ * The example as pinned in the README and issue: started the way `npm start`
+ * starts it, spoken to only through HTTP and the documented protocol.
+ */
+
+async function open (t: Parameters<Parameters<typeof test>[1]>[0], server: ExampleServer, path: string, headers?: Record<string, string>): Promise<TestClient> {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, { headers })
+  const client = new TestClient(ws)
+  t.teardown(() => { ws.terminate() })
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', () => resolve())
+    ws.once('unexpected-response', (_req, res) => reject(new Error(String(res.statusCode))))
+  })
+  return client
+}
+
+async function refusal (server: ExampleServer, path: string, headers?: Record<string, string>): Promise<number> {
+  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, { headers })
+  ws.on('error', () => {})
+  return new Promise((resolve, reject) => {
+    ws.once('upgrade', () => reject(new Error('switched protocols')))
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume()
+      ws.terminate()
+      resolve(res.statusCode ?? 0)
+    })
+  })
+}
+
+async function post (server: ExampleServer, path: string, body: unknown): Promise<Response> {
+  return fetch(`http://127.0.0.1:${server.port}${path}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body)
+  })
+}
+
+test('the example, as npm start runs it', async (t) => {
+  const server = await startExample()
+  t.teardown(() => server.stop())
+  const base = `http://127.0.0.1:${server.port}`
+
+  t.test('GET /health and GET /', async (t) => {
+    const health = await fetch(`${base}/health`)
+    t.equal(health.status, 200)
+    const page = await fetch(`${base}/`)
+    t.equal(page.status, 200)
+    t.match(page.headers.get('content-type'), /text\/html/)
+    t.match(await page.text(), /new WebSocket\(/)
+  })
+
+  t.test('/chat refuses anything but demo-<user> with 401 before the upgrade', async (t) => {
+    t.equal(await refusal(server, '/chat'), 401)
+    t.equal(await refusal(server, '/chat?token=demo-'), 401)
+    t.equal(await refusal(server, '/chat?token=demo-bad_name'), 401)
+    t.equal(await refusal(server, '/chat?token=other-alice'), 401)
+    t.equal(await refusal(server, '/chat', { authorization: 'Bearer nope' }), 401)
+    const byHeader = await open(t, server, '/chat', { authorization: 'Bearer demo-Header-User-1' })
+    t.same((await byHeader.request('join', { room: 'h' })).type, 'reply')
+  })
+
+  t.test('join, say with reply {at}, said to the other members, leave', async (t) => {
+    const alice = await open(t, server, '/chat?token=demo-alice')
+    const bob = await open(t, server, '/chat?token=demo-bob')
+    t.same(await alice.request('join', { room: 'lobby' }, 'j1'), { type: 'reply', id: 'j1', data: null })
+    await bob.request('join', { room: 'lobby' })
+    const answer = await alice.request('say', { room: 'lobby', text: 'hello' }, 's1')
+    t.match(answer, { type: 'reply', id: 's1', data: { at: Number } })
+    t.same(await bob.next(), { type: 'said', data: { room: 'lobby', text: 'hello', from: 'alice' } })
+    await bob.request('leave', { room: 'lobby' })
+    await alice.request('say', { room: 'lobby', text: 'gone?' })
+    // Sentinel: bob's next frame is the answer to his own ping, not the message he left.
+    bob.send({ type: 'ping' })
+    t.same(await bob.next(), { type: 'pong' })
+    t.match(await alice.request('say', { room: 'lobby', text: 'x'.repeat(2001) }), { type: 'error', error: { code: 'VALIDATION_FAILED' } })
+    t.match(await alice.request('join', { room: 'user:bob' }), { type: 'error', error: { code: 'FORBIDDEN' } })
+  })
+
+  t.test('POST /notify/:user reaches every connection of that user, and only them', async (t) => {
+    const phone = await open(t, server, '/chat?token=demo-carol')
+    const laptop = await open(t, server, '/chat', { authorization: 'Bearer demo-carol' })
+    const other = await open(t, server, '/chat?token=demo-dan')
+    const response = await post(server, '/notify/carol', { text: 'your order shipped' })
+    t.equal(response.status, 202)
+    for (const client of [phone, laptop]) {
+      t.same(await client.next(), { type: 'notification', data: { text: 'your order shipped' } })
+    }
+    other.send({ type: 'ping' })
+    t.same(await other.next(), { type: 'pong' }, 'nothing for another user')
+    t.equal((await post(server, '/notify/carol', { nope: 1 })).status, 400)
+  })
+
+  t.test('POST /rooms/:room/messages sends said from server to the room', async (t) => {
+    const member = await open(t, server, '/chat?token=demo-erin')
+    await member.request('join', { room: 'news' })
+    const response = await post(server, '/rooms/news/messages', { text: 'breaking' })
+    t.equal(response.status, 202)
+    t.same(await member.next(), { type: 'said', data: { room: 'news', text: 'breaking', from: 'server' } })
+  })
+
+  t.test('/echo is raw', async (t) => {
+    const echo = await open(t, server, '/echo')
+    echo.ws.send('ping')
+    t.equal(await echo.nextRaw(), 'pong')
+    echo.ws.send('hello there')
+    t.equal(await echo.nextRaw(), 'Server received: hello there')
+  })
+
+  t.test('SIGTERM closes clients with 1001 and exits 0', async (t) => {
+    const client = await open(t, server, '/chat?token=demo-frank')
+    const code = await server.stop()
+    t.equal((await client.closed).code, 1001)
+    t.equal(code, 0)
+  })
+})
