@@ -16,8 +16,8 @@ export interface BroadcastPacket {
   readonly rooms: readonly string[]
   /** Connection ids that must not receive it (the sender, usually). */
   readonly except: readonly string[]
-  /** The exact text frame every recipient receives. */
-  readonly frame: string
+  /** The exact text frame every recipient receives (a Buffer when it came from another instance). */
+  readonly frame: string | Buffer
 }
 
 /** A command addressed to connections of one user, on every instance. */
@@ -37,6 +37,8 @@ export interface BrokerHost {
   deliver (packet: BroadcastPacket): number
   /** Applies a user command to this instance's connections; returns how many it touched. */
   applyUserCommand (command: UserCommand): number
+  /** The broker's reach to other instances changed. */
+  brokerStatusChanged (status: BrokerStatus): void
 }
 
 /** Whether the broker can reach the other instances right now. */
@@ -47,6 +49,8 @@ export interface Broker {
   /** `memory` or `redis`, for logs and status. */
   readonly kind: string
   readonly status: BrokerStatus
+  /** Counters for metrics, where the broker keeps any. */
+  readonly stats?: Readonly<Record<string, number>>
   /** Called once while the plugin starts, before any connection exists. */
   start (host: BrokerHost): Promise<void>
   /**

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import { LocalBroker } from './local-broker.js'
+import { RedisBroker } from './redis-broker.js'
 import { resolveOptions, type RealtimeOptions } from './options.js'
 import { Realtime } from './realtime.js'
 import type { RouteWithPath } from './route.js'
@@ -24,7 +25,15 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
     })
   }
 
-  const broker = options.broker ?? new LocalBroker()
+  const broker = options.broker ?? (options.redis === undefined
+    ? new LocalBroker()
+    : new RedisBroker({
+      redis: options.redis,
+      prefix: options.redisPrefix,
+      sharded: options.redisSharded,
+      publishTimeout: options.publishTimeout,
+      readyTimeout: options.redisReadyTimeout
+    }))
   const realtime = new Realtime(options, broker, fastify.log)
   await broker.start(realtime)
 
@@ -80,6 +89,7 @@ export {
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 export { LocalBroker } from './local-broker.js'
+export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats, type RedisConnection } from './redis-broker.js'
 export { CloseCode } from './close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './wire-errors.js'
 export { encodeEvent, RESERVED_TYPES, type RequestId } from './protocol.js'

@@ -174,7 +174,7 @@ export class Namespace<E extends EventMap = EventMap> {
     let delivered = 0
     for (const conn of targets) {
       if (except.length !== 0 && except.includes(conn.id)) continue
-      frame ??= Buffer.from(packet.frame)
+      frame ??= typeof packet.frame === 'string' ? Buffer.from(packet.frame) : packet.frame
       conn[kSendFrame](frame)
       delivered++
     }

@@ -1,5 +1,6 @@
 import type { Broker } from './broker.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
+import type { RedisConnection } from './redis-broker.js'
 
 /** Protocol-level ping/pong that finds dead peers. */
 export interface HeartbeatOptions {
@@ -66,10 +67,39 @@ export interface RealtimeOptions {
    */
   userId?: (user: unknown) => string | undefined
   /**
-   * A delivery backend. Without it, delivery stays in this process.
+   * A delivery backend. Without it (and without `redis`), delivery stays in this process.
    * @default an in-memory broker
    */
   broker?: Broker
+  /**
+   * Redis for cross-instance delivery: an ioredis client to reuse (e.g.
+   * `app.redis` from @fastify/redis; never closed by the plugin), a
+   * `redis://` URL or ioredis options (a connection the plugin opens and
+   * closes). The plugin subscribes through a duplicate it opens itself.
+   * @default undefined (in memory)
+   */
+  redis?: RedisConnection
+  /**
+   * Prefix of the plugin's Redis channel names.
+   * @default 'fastify-realtime'
+   */
+  redisPrefix?: string
+  /**
+   * Sharded pub/sub (SSUBSCRIBE/SPUBLISH) for Redis Cluster.
+   * @default false
+   */
+  redisSharded?: boolean
+  /**
+   * Milliseconds a cross-instance publish may take before its promise rejects
+   * with FST_RT_BROKER_UNAVAILABLE (local delivery has happened already).
+   * @default 2000
+   */
+  publishTimeout?: number
+  /**
+   * Milliseconds `ready` waits for Redis at startup before it fails with FST_RT_BROKER_UNAVAILABLE.
+   * @default 10000
+   */
+  redisReadyTimeout?: number
 }
 
 /** Options after defaults and validation. */
@@ -83,6 +113,11 @@ export interface ResolvedOptions {
   closeTimeout: number
   userId: (user: unknown) => string | undefined
   broker: Broker | undefined
+  redis: RedisConnection | undefined
+  redisPrefix: string
+  redisSharded: boolean
+  publishTimeout: number
+  redisReadyTimeout: number
 }
 
 export const DEFAULTS = {
@@ -91,7 +126,11 @@ export const DEFAULTS = {
   upgradeTimeout: 10_000,
   redactQueryParams: ['token', 'access_token'],
   maxQueuedMessages: 1024,
-  closeTimeout: 2_000
+  closeTimeout: 2_000,
+  redisPrefix: 'fastify-realtime',
+  redisSharded: false,
+  publishTimeout: 2_000,
+  redisReadyTimeout: 10_000
 } as const
 
 /** Validates the plugin options and fills in defaults; throws FST_RT_INVALID_OPTION. */
@@ -106,8 +145,30 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     maxQueuedMessages: positiveInteger('maxQueuedMessages', opts.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages),
     closeTimeout: nonNegativeInteger('closeTimeout', opts.closeTimeout ?? DEFAULTS.closeTimeout),
     userId: resolveFunction('userId', opts.userId, defaultUserId),
-    broker: resolveBroker(opts.broker)
+    broker: resolveBroker(opts.broker),
+    redis: resolveRedis(opts.redis),
+    redisPrefix: stringList('redisPrefix', [opts.redisPrefix ?? DEFAULTS.redisPrefix])[0]!,
+    redisSharded: boolean('redisSharded', opts.redisSharded ?? DEFAULTS.redisSharded),
+    publishTimeout: positiveInteger('publishTimeout', opts.publishTimeout ?? DEFAULTS.publishTimeout),
+    redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout)
   }
+}
+
+function resolveRedis (redis: RedisConnection | undefined): RedisConnection | undefined {
+  if (redis === undefined) return undefined
+  if (typeof redis === 'string') {
+    if (!/^rediss?:\/\//.test(redis)) throw new FST_RT_INVALID_OPTION('redis', 'an ioredis client, a redis:// URL or ioredis options')
+    return redis
+  }
+  if (redis === null || typeof redis !== 'object') {
+    throw new FST_RT_INVALID_OPTION('redis', 'an ioredis client, a redis:// URL or ioredis options')
+  }
+  return redis
+}
+
+function boolean (name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new FST_RT_INVALID_OPTION(name, 'a boolean')
+  return value
 }
 
 /** Resolves a heartbeat setting against the one it overrides. */

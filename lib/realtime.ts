@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
@@ -23,9 +24,10 @@ const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHand
 
 /**
  * The `app.realtime` decorator: namespaces, user-wide commands, broker
- * status. One per plugin registration.
+ * status. One per plugin registration. Emits `broker:down` and `broker:up`
+ * when the broker loses or regains the other instances.
  */
-export class Realtime implements BrokerHost, NamespaceHost {
+export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost {
   /** This instance's id, a prefix of every connection id it hands out. */
   readonly instanceId: string
   readonly broker: Broker
@@ -39,6 +41,7 @@ export class Realtime implements BrokerHost, NamespaceHost {
 
   /** @internal */
   constructor (options: ResolvedOptions, broker: Broker, log: FastifyBaseLogger) {
+    super()
     this.instanceId = randomBytes(6).toString('base64url')
     this.#options = options
     this.broker = broker
@@ -103,6 +106,13 @@ export class Realtime implements BrokerHost, NamespaceHost {
       count++
     }
     return count
+  }
+
+  /** @internal BrokerHost */
+  brokerStatusChanged (status: BrokerStatus): void {
+    if (status === 'down') this.log.warn({ broker: this.broker.kind }, 'realtime broker down: cross-instance delivery paused, local delivery goes on')
+    else this.log.info({ broker: this.broker.kind }, 'realtime broker up: cross-instance delivery resumed')
+    this.emit(`broker:${status}`)
   }
 
   /** @internal NamespaceHost */

@@ -1,0 +1,272 @@
+import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from './broker.js'
+import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
+import { Channels, decodeMessage, encodeBroadcast, encodeUserCommand } from './redis-wire.js'
+
+/** A Redis connection to reuse, a URL, or ioredis options for one the broker opens itself. */
+export type RedisConnection = Redis | Cluster | string | RedisOptions
+
+export interface RedisBrokerOptions {
+  /** Publishes go through this connection; subscriptions through a duplicate of it. */
+  redis: RedisConnection
+  /**
+   * Prefix of every channel name, so several apps can share one Redis.
+   * @default 'fastify-realtime'
+   */
+  prefix?: string
+  /**
+   * Use sharded pub/sub (SSUBSCRIBE/SPUBLISH, Redis 7+), for Redis Cluster.
+   * @default false
+   */
+  sharded?: boolean
+  /**
+   * Milliseconds a publish may take before it rejects with FST_RT_BROKER_UNAVAILABLE.
+   * @default 2000
+   */
+  publishTimeout?: number
+  /**
+   * Milliseconds `ready` waits for Redis at startup before failing with FST_RT_BROKER_UNAVAILABLE.
+   * @default 10000
+   */
+  readyTimeout?: number
+}
+
+/** Counters of what crossed the broker, for metrics. */
+// A type alias, not an interface, so it fits Broker['stats'] (Record<string, number>).
+export type RedisBrokerStats = {
+  /** Broadcasts and commands published. */
+  published: number
+  /** Publishes Redis answered with 0 receivers: no other instance heard them (loss, if one should have). */
+  publishedToNobody: number
+  /** Publishes refused or timed out (Redis unreachable). */
+  publishFailed: number
+  /** Messages from other instances delivered here. */
+  received: number
+  /** Messages on the plugin's channels that were not ours to deliver: garbage, foreign or unknown version. */
+  ignored: number
+  /** Times the subscriber lost Redis; messages published meanwhile are lost to this instance. */
+  outages: number
+}
+
+type Client = Redis | Cluster
+type Listener = (...args: any[]) => void
+
+const SUBSCRIBE_BATCH = 500
+
+/**
+ * Broadcast over Redis pub/sub: at-most-once, ordered per publisher and
+ * channel. An instance subscribes to a namespace's channel while it has a
+ * connection there, and to a room's channel while it has a member there.
+ * While Redis is away, local delivery goes on, publishes fail fast with
+ * FST_RT_BROKER_UNAVAILABLE, and the wanted subscriptions are kept as a set
+ * that is replayed on reconnect (no queue grows during an outage).
+ */
+export class RedisBroker implements Broker {
+  readonly kind = 'redis'
+  readonly stats: RedisBrokerStats = { published: 0, publishedToNobody: 0, publishFailed: 0, received: 0, ignored: 0, outages: 0 }
+  readonly #options: Required<Omit<RedisBrokerOptions, 'redis'>>
+  readonly #connection: RedisConnection
+  readonly #channels: Channels
+  readonly #wanted = new Set<string>()
+  readonly #attached: Array<[Client, string, Listener]> = []
+  #host: BrokerHost | undefined
+  #pub: Client | undefined
+  #sub: Client | undefined
+  #ownsPub = false
+  #status: BrokerStatus = 'down'
+  #closing = false
+
+  constructor (options: RedisBrokerOptions) {
+    this.#connection = options.redis
+    this.#options = {
+      prefix: options.prefix ?? 'fastify-realtime',
+      sharded: options.sharded ?? false,
+      publishTimeout: options.publishTimeout ?? 2000,
+      readyTimeout: options.readyTimeout ?? 10_000
+    }
+    this.#channels = new Channels(this.#options.prefix)
+  }
+
+  get status (): BrokerStatus {
+    return this.#status
+  }
+
+  async start (host: BrokerHost): Promise<void> {
+    this.#host = host
+    const connection = this.#connection
+    if (typeof connection === 'string' || !isClient(connection)) {
+      this.#pub = typeof connection === 'string'
+        ? new Redis(connection, { lazyConnect: false })
+        : new Redis({ ...connection })
+      this.#ownsPub = true
+    } else {
+      this.#pub = connection
+    }
+    const pub = this.#pub
+    // Subscriptions are replayed from #wanted on every 'ready': ioredis must neither resubscribe nor queue.
+    const sub = this.#sub = (pub as Redis).duplicate({ autoResubscribe: false, enableOfflineQueue: false })
+    this.#listen(pub, 'error', (err: Error) => host.log.warn({ err }, 'realtime redis publisher error'))
+    this.#listen(sub, 'error', (err: Error) => host.log.warn({ err }, 'realtime redis subscriber error'))
+    this.#listen(sub, this.#options.sharded ? 'smessageBuffer' : 'messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
+    this.#listen(sub, 'ready', () => this.#subscriberReady())
+    this.#listen(sub, 'close', () => this.#setStatus('down'))
+    this.#listen(pub, 'ready', () => this.#setStatus(sub.status === 'ready' ? 'up' : 'down'))
+    this.#listen(pub, 'close', () => this.#setStatus('down'))
+    try {
+      await withTimeout(Promise.all([ready(pub), ready(sub)]), this.#options.readyTimeout,
+        `Redis not ready within ${this.#options.readyTimeout} ms`)
+      await this.#subscribe([this.#channels.commands])
+    } catch (err) {
+      await this.close()
+      throw err
+    }
+  }
+
+  publish (packet: BroadcastPacket): Promise<void> {
+    this.#host?.deliver(packet)
+    return this.#publish(this.#channels.of(packet), encodeBroadcast(this.#host!.instanceId, packet))
+  }
+
+  publishUserCommand (command: UserCommand): Promise<void> {
+    this.#host?.applyUserCommand(command)
+    return this.#publish(this.#channels.commands, encodeUserCommand(this.#host!.instanceId, command))
+  }
+
+  roomCreated (namespace: string, room: string): Promise<void> {
+    return this.#want(this.#channels.room(namespace, room))
+  }
+
+  roomEmptied (namespace: string, room: string): void {
+    this.#unwant(this.#channels.room(namespace, room))
+  }
+
+  namespaceCreated (namespace: string): Promise<void> {
+    return this.#want(this.#channels.namespace(namespace))
+  }
+
+  namespaceEmptied (namespace: string): void {
+    this.#unwant(this.#channels.namespace(namespace))
+  }
+
+  async close (): Promise<void> {
+    this.#closing = true
+    this.#wanted.clear()
+    for (const [client, event, listener] of this.#attached) client.off(event, listener)
+    this.#attached.length = 0
+    const sub = this.#sub
+    this.#sub = undefined
+    if (sub !== undefined) await quit(sub, this.#options.publishTimeout)
+    if (this.#ownsPub && this.#pub !== undefined) await quit(this.#pub, this.#options.publishTimeout)
+    this.#pub = undefined
+    this.#status = 'down'
+  }
+
+  #publish (channel: string, message: Buffer): Promise<void> {
+    const pub = this.#pub
+    if (pub === undefined || pub.status !== 'ready') {
+      this.stats.publishFailed++
+      return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
+    }
+    const sent = (this.#options.sharded ? pub.spublish(channel, message) : pub.publish(channel, message)) as Promise<number>
+    return withTimeout(sent, this.#options.publishTimeout, `publish not answered within ${this.#options.publishTimeout} ms`).then(
+      (receivers) => {
+        this.stats.published++
+        if (receivers === 0) this.stats.publishedToNobody++
+      },
+      (err: Error) => {
+        this.stats.publishFailed++
+        throw err.name === 'FastifyError' ? err : new FST_RT_BROKER_UNAVAILABLE(err.message)
+      })
+  }
+
+  #want (channel: string): Promise<void> {
+    this.#wanted.add(channel)
+    if (this.#sub?.status !== 'ready') return RESOLVED
+    // A join waits for its subscription, within the publish timeout; an outage must not hold it forever.
+    return withTimeout(this.#subscribe([channel]), this.#options.publishTimeout, 'subscribe not answered').catch(noop)
+  }
+
+  #unwant (channel: string): void {
+    if (!this.#wanted.delete(channel)) return
+    const sub = this.#sub
+    if (sub?.status !== 'ready') return
+    const done = this.#options.sharded ? sub.sunsubscribe(channel) : sub.unsubscribe(channel)
+    ;(done as Promise<unknown>).catch(noop)
+  }
+
+  async #subscribe (channels: string[]): Promise<void> {
+    const sub = this.#sub
+    if (sub === undefined) return
+    for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
+      const batch = channels.slice(i, i + SUBSCRIBE_BATCH)
+      await (this.#options.sharded ? sub.ssubscribe(...batch) : sub.subscribe(...batch))
+    }
+  }
+
+  #subscriberReady (): void {
+    // After a reconnect: everything wanted now, which may differ from before the outage.
+    const channels = [this.#channels.commands, ...this.#wanted]
+    this.#subscribe(channels).then(
+      () => this.#setStatus(this.#pub?.status === 'ready' ? 'up' : 'down'),
+      (err: unknown) => this.#host?.log.warn({ err }, 'realtime redis resubscribe failed; retried on next reconnect'))
+  }
+
+  #setStatus (status: BrokerStatus): void {
+    if (this.#closing || status === this.#status) return
+    this.#status = status
+    if (status === 'down') this.stats.outages++
+    this.#host?.brokerStatusChanged(status)
+  }
+
+  #receive (message: Buffer): void {
+    const host = this.#host
+    if (host === undefined) return
+    const decoded = decodeMessage(message)
+    if (decoded.kind === 'invalid') {
+      this.stats.ignored++
+      // Log the first few and then a sample, so a flood of garbage cannot flood the logs.
+      if (this.stats.ignored <= 10 || this.stats.ignored % 1000 === 0) {
+        host.log.warn({ reason: decoded.reason, ignored: this.stats.ignored }, 'realtime ignored a message on its redis channels')
+      }
+      return
+    }
+    if (decoded.instanceId === host.instanceId) return
+    this.stats.received++
+    if (decoded.kind === 'broadcast') host.deliver(decoded.packet)
+    else host.applyUserCommand(decoded.command)
+  }
+
+  #listen (client: Client, event: string, listener: Listener): void {
+    client.on(event, listener)
+    this.#attached.push([client, event, listener])
+  }
+}
+
+function isClient (value: object): value is Client {
+  return typeof (value as Client).duplicate === 'function' && typeof (value as Client).publish === 'function'
+}
+
+async function ready (client: Client): Promise<void> {
+  if (client.status === 'ready') return
+  await new Promise<void>((resolve) => { client.once('ready', () => resolve()) })
+}
+
+async function quit (client: Client, timeout: number): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await withTimeout(client.quit(), timeout, 'quit')
+      return
+    } catch {}
+  }
+  client.disconnect()
+}
+
+function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new FST_RT_BROKER_UNAVAILABLE(message)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+function noop (): void {}
