@@ -1,7 +1,11 @@
 import type { EventMap, EventName, EventPayload } from './route.js'
-import type { Namespace } from './namespace.js'
 import { encodeEvent } from './protocol.js'
 import { kPublish } from './symbols.js'
+
+/** Where an operator hands its encoded frame: a namespace, or an emitter's namespace. */
+export interface BroadcastTarget {
+  [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void>
+}
 
 /** A connection, or a connection id: what `except()` accepts. */
 export type ConnectionRef = string | { readonly id: string }
@@ -13,11 +17,11 @@ export type ConnectionRef = string | { readonly id: string }
  * recipients and instances.
  */
 export class BroadcastOperator<E extends EventMap = EventMap> {
-  readonly #namespace: Namespace<E>
+  readonly #namespace: BroadcastTarget
   readonly #rooms: readonly string[]
   readonly #except: readonly string[]
 
-  constructor (namespace: Namespace<E>, rooms: readonly string[], except: readonly string[]) {
+  constructor (namespace: BroadcastTarget, rooms: readonly string[], except: readonly string[]) {
     this.#namespace = namespace
     this.#rooms = rooms
     this.#except = except

@@ -1,6 +1,6 @@
-import { Redis, type Cluster, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from './broker.js'
-import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
+import { quit, ready, RedisPublisher, withTimeout } from './redis-publisher.js'
 import { Channels, decodeMessage, encodeBroadcast, encodeUserCommand } from './redis-wire.js'
 
 /** A Redis connection to reuse, a URL, or ioredis options for one the broker opens itself. */
@@ -70,9 +70,8 @@ export class RedisBroker implements Broker {
   readonly #wanted = new Set<string>()
   readonly #attached: Array<[Client, string, Listener]> = []
   #host: BrokerHost | undefined
-  #pub: Client | undefined
+  #publisher: RedisPublisher | undefined
   #sub: Client | undefined
-  #ownsPub = false
   #status: BrokerStatus = 'down'
   #closing = false
 
@@ -93,16 +92,8 @@ export class RedisBroker implements Broker {
 
   async start (host: BrokerHost): Promise<void> {
     this.#host = host
-    const connection = this.#connection
-    if (typeof connection === 'string' || !isClient(connection)) {
-      this.#pub = typeof connection === 'string'
-        ? new Redis(connection, { lazyConnect: false })
-        : new Redis({ ...connection })
-      this.#ownsPub = true
-    } else {
-      this.#pub = connection
-    }
-    const pub = this.#pub
+    const publisher = this.#publisher = new RedisPublisher(this.#connection, this.#options.sharded, this.#options.publishTimeout, this.stats)
+    const pub = publisher.client
     // Subscriptions are replayed from #wanted on every 'ready': ioredis must neither resubscribe nor queue.
     const sub = this.#sub = (pub as Redis).duplicate({ autoResubscribe: false, enableOfflineQueue: false })
     this.#listen(pub, 'error', (err: Error) => host.log.warn({ err }, 'realtime redis publisher error'))
@@ -113,8 +104,7 @@ export class RedisBroker implements Broker {
     this.#listen(pub, 'ready', () => this.#setStatus(sub.status === 'ready' ? 'up' : 'down'))
     this.#listen(pub, 'close', () => this.#setStatus('down'))
     try {
-      await withTimeout(Promise.all([ready(pub), ready(sub)]), this.#options.readyTimeout,
-        `Redis not ready within ${this.#options.readyTimeout} ms`)
+      await Promise.all([ready(pub, this.#options.readyTimeout), ready(sub, this.#options.readyTimeout)])
       await this.#subscribe([this.#channels.commands])
     } catch (err) {
       await this.close()
@@ -156,27 +146,14 @@ export class RedisBroker implements Broker {
     const sub = this.#sub
     this.#sub = undefined
     if (sub !== undefined) await quit(sub, this.#options.publishTimeout)
-    if (this.#ownsPub && this.#pub !== undefined) await quit(this.#pub, this.#options.publishTimeout)
-    this.#pub = undefined
+    await this.#publisher?.close()
+    this.#publisher = undefined
     this.#status = 'down'
   }
 
   #publish (channel: string, message: Buffer): Promise<void> {
-    const pub = this.#pub
-    if (pub === undefined || pub.status !== 'ready') {
-      this.stats.publishFailed++
-      return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
-    }
-    const sent = (this.#options.sharded ? pub.spublish(channel, message) : pub.publish(channel, message)) as Promise<number>
-    return withTimeout(sent, this.#options.publishTimeout, `publish not answered within ${this.#options.publishTimeout} ms`).then(
-      (receivers) => {
-        this.stats.published++
-        if (receivers === 0) this.stats.publishedToNobody++
-      },
-      (err: Error) => {
-        this.stats.publishFailed++
-        throw err.name === 'FastifyError' ? err : new FST_RT_BROKER_UNAVAILABLE(err.message)
-      })
+    if (this.#publisher === undefined) return Promise.reject(new Error('broker not started'))
+    return this.#publisher.publish(channel, message)
   }
 
   #want (channel: string): Promise<void> {
@@ -207,7 +184,7 @@ export class RedisBroker implements Broker {
     // After a reconnect: everything wanted now, which may differ from before the outage.
     const channels = [this.#channels.commands, ...this.#wanted]
     this.#subscribe(channels).then(
-      () => this.#setStatus(this.#pub?.status === 'ready' ? 'up' : 'down'),
+      () => this.#setStatus(this.#publisher?.client.status === 'ready' ? 'up' : 'down'),
       (err: unknown) => this.#host?.log.warn({ err }, 'realtime redis resubscribe failed; retried on next reconnect'))
   }
 
@@ -240,33 +217,6 @@ export class RedisBroker implements Broker {
     client.on(event, listener)
     this.#attached.push([client, event, listener])
   }
-}
-
-function isClient (value: object): value is Client {
-  return typeof (value as Client).duplicate === 'function' && typeof (value as Client).publish === 'function'
-}
-
-async function ready (client: Client): Promise<void> {
-  if (client.status === 'ready') return
-  await new Promise<void>((resolve) => { client.once('ready', () => resolve()) })
-}
-
-async function quit (client: Client, timeout: number): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await withTimeout(client.quit(), timeout, 'quit')
-      return
-    } catch {}
-  }
-  client.disconnect()
-}
-
-function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new FST_RT_BROKER_UNAVAILABLE(message)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 function noop (): void {}

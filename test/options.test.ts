@@ -73,7 +73,7 @@ test('a custom broker receives every publish', async (t) => {
   const published: string[] = []
   class RecordingBroker extends LocalBroker {
     override publish (packet: Parameters<LocalBroker['publish']>[0]): Promise<void> {
-      published.push(packet.frame)
+      published.push(String(packet.frame))
       return super.publish(packet)
     }
   }

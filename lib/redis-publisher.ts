@@ -1,0 +1,98 @@
+import { Redis, type Cluster } from 'ioredis'
+import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
+import type { RedisConnection } from './redis-broker.js'
+
+type Client = Redis | Cluster
+
+/** Outcome counters of publishes. */
+export interface PublishCounters {
+  published: number
+  publishedToNobody: number
+  publishFailed: number
+}
+
+/**
+ * Publishes on the plugin's channels. It never queues: while Redis is not
+ * connected a publish fails at once, and an unanswered one fails after
+ * `timeout`, both with FST_RT_BROKER_UNAVAILABLE, so nothing accumulates
+ * during an outage.
+ */
+export class RedisPublisher {
+  readonly client: Client
+  readonly owned: boolean
+  readonly #sharded: boolean
+  readonly #timeout: number
+  readonly #counters: PublishCounters
+
+  constructor (connection: RedisConnection, sharded: boolean, timeout: number, counters: PublishCounters) {
+    if (typeof connection === 'string' || !isClient(connection)) {
+      this.client = typeof connection === 'string' ? new Redis(connection) : new Redis({ ...connection })
+      this.owned = true
+    } else {
+      this.client = connection
+      this.owned = false
+    }
+    this.#sharded = sharded
+    this.#timeout = timeout
+    this.#counters = counters
+  }
+
+  publish (channel: string, message: Buffer): Promise<void> {
+    const client = this.client
+    if (client.status !== 'ready') {
+      this.#counters.publishFailed++
+      return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
+    }
+    const sent = (this.#sharded ? client.spublish(channel, message) : client.publish(channel, message)) as Promise<number>
+    return withTimeout(sent, this.#timeout, `publish not answered within ${this.#timeout} ms`).then(
+      (receivers) => {
+        this.#counters.published++
+        if (receivers === 0) this.#counters.publishedToNobody++
+      },
+      (err: Error & { code?: string }) => {
+        this.#counters.publishFailed++
+        throw err.code === 'FST_RT_BROKER_UNAVAILABLE' ? err : new FST_RT_BROKER_UNAVAILABLE(err.message)
+      })
+  }
+
+  /** Quits the connection if the publisher opened it. */
+  async close (): Promise<void> {
+    if (this.owned) await quit(this.client, this.#timeout)
+  }
+}
+
+export function isClient (value: object): value is Client {
+  return typeof (value as Client).duplicate === 'function' && typeof (value as Client).publish === 'function'
+}
+
+/** Waits for a client's 'ready', within `ms`. */
+export async function ready (client: Client, ms: number): Promise<void> {
+  if (client.status === 'ready') return
+  let listener: (() => void) | undefined
+  try {
+    await withTimeout(new Promise<void>((resolve) => { listener = resolve; client.once('ready', listener) }), ms,
+      `Redis not ready within ${ms} ms`)
+  } finally {
+    if (listener !== undefined) client.off('ready', listener)
+  }
+}
+
+/** QUIT when connected (bounded by `timeout`), else drop the connection. */
+export async function quit (client: Client, timeout: number): Promise<void> {
+  if (client.status === 'ready') {
+    try {
+      await withTimeout(client.quit(), timeout, 'quit')
+      return
+    } catch {}
+  }
+  client.disconnect()
+}
+
+/** Rejects with FST_RT_BROKER_UNAVAILABLE(message) when `promise` takes longer than `ms`. */
+export function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new FST_RT_BROKER_UNAVAILABLE(message)), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
