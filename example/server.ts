@@ -3,7 +3,12 @@ import { buildApp } from './app.js'
 const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 
-const app = await buildApp({ logger: { level: process.env.LOG_LEVEL ?? 'info' } })
+const redisUrl = process.env.REDIS_URL
+const app = await buildApp({
+  logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  // With REDIS_URL, instances on other ports share rooms, pushes and user commands.
+  realtime: redisUrl === undefined || redisUrl === '' ? {} : { redis: redisUrl }
+})
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
