@@ -26,11 +26,16 @@ export const FST_RT_ORIGIN_FORBIDDEN = createError(
 export const FST_RT_BROKER_UNAVAILABLE = createError<[string]>(
   'FST_RT_BROKER_UNAVAILABLE', 'Broker unavailable: %s', 503)
 
+/** `presence()` on a namespace whose route did not turn presence on. */
+export const FST_RT_PRESENCE_DISABLED = createError<[string]>(
+  'FST_RT_PRESENCE_DISABLED', "Presence is not enabled on '%s' (route option presence)", 500)
+
 /** Every error code above, for the README check and for callers that switch on codes. */
 export const PLUGIN_ERROR_CODES = [
   'FST_RT_INVALID_OPTION',
   'FST_RT_RESERVED_TYPE',
   'FST_RT_UNKNOWN_NAMESPACE',
   'FST_RT_ORIGIN_FORBIDDEN',
-  'FST_RT_BROKER_UNAVAILABLE'
+  'FST_RT_BROKER_UNAVAILABLE',
+  'FST_RT_PRESENCE_DISABLED'
 ] as const

@@ -36,6 +36,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
     }))
   const realtime = new Realtime(options, broker, fastify.log)
   await broker.start(realtime)
+  if (broker instanceof RedisBroker) realtime.presence = realtime.createPresence(broker.client)
 
   fastify.decorate('realtime', realtime as unknown as FastifyInstance['realtime'])
   fastify.decorate('ws', function ws (this: FastifyInstance, pathOrRoute: string | RouteWithPath<object>, route?: object) {
@@ -62,6 +63,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   })
   fastify.addHook('onClose', async () => {
     removeGuard()
+    await realtime.presence.close()
     await broker.close()
   })
 }
@@ -94,4 +96,5 @@ export { CloseCode } from './close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './wire-errors.js'
 export { encodeEvent, RESERVED_TYPES, type RequestId } from './protocol.js'
 export * as errors from './errors.js'
+export type { PresenceEntry, PresenceEvent } from './presence.js'
 export { RealtimeEmitter, EmitterNamespace, type RealtimeEmitterOptions } from './emitter.js'

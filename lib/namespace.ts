@@ -1,12 +1,16 @@
 import { RESOLVED, type Broker, type BroadcastPacket } from './broker.js'
 import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 import type { Connection } from './connection.js'
+import { FST_RT_PRESENCE_DISABLED } from './errors.js'
+import type { PresenceEntry, PresenceEvent, PresenceTracker } from './presence.js'
+import { encodeEvent } from './protocol.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
-import { kAdd, kDeliver, kJoin, kLeave, kPublish, kRemove, kSendFrame } from './symbols.js'
+import { kAdd, kDeliver, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kSendFrame } from './symbols.js'
 
 /** What a namespace needs from the plugin around it. */
 export interface NamespaceHost {
   readonly broker: Broker
+  readonly presence: PresenceTracker
   /** Logs a failed publish that nobody awaited. */
   publishFailed (namespace: string, err: unknown): void
   /** A connection left the namespace for good. */
@@ -26,11 +30,25 @@ export class Namespace<E extends EventMap = EventMap> {
   // Rooms whose broker subscription is still being set up: a join waits for it.
   readonly #subscribing = new Map<string, Promise<void>>()
   #ready: Promise<void> | undefined
+  readonly #presence: { events: boolean } | undefined
 
   /** @internal */
-  constructor (path: string, host: NamespaceHost) {
+  constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined) {
     this.path = path
     this.#host = host
+    this.#presence = presence
+  }
+
+  /** Who is in `room`, on every instance (route option `presence`). */
+  presence (room: string): Promise<PresenceEntry[]> {
+    if (this.#presence === undefined) return Promise.reject(new FST_RT_PRESENCE_DISABLED(this.path))
+    return this.#host.presence.list(this.path, room)
+  }
+
+  /** How many are in `room`, on every instance (route option `presence`). */
+  presenceCount (room: string): Promise<number> {
+    if (this.#presence === undefined) return Promise.reject(new FST_RT_PRESENCE_DISABLED(this.path))
+    return this.#host.presence.count(this.path, room)
   }
 
   /** Sends an event to every connection of the namespace, on every instance. */
@@ -110,6 +128,7 @@ export class Namespace<E extends EventMap = EventMap> {
     if (typeof room !== 'string' || room.length === 0) throw new TypeError('A room name must be a non-empty string')
     if (rooms.has(room)) return this.#subscribing.get(room) ?? RESOLVED
     rooms.add(room)
+    if (this.#presence !== undefined) this.#presenceChanged('join', room, conn.id, conn.userId, true)
     const members = this.#rooms.get(room)
     if (members !== undefined) {
       members.add(conn)
@@ -133,11 +152,28 @@ export class Namespace<E extends EventMap = EventMap> {
   #removeMember (conn: Connection<E, any>, room: string): void {
     const members = this.#rooms.get(room)
     if (members === undefined || !members.delete(conn)) return
+    if (this.#presence !== undefined) this.#presenceChanged('leave', room, conn.id, conn.userId, true)
     if (members.size === 0) {
       this.#rooms.delete(room)
       this.#subscribing.delete(room)
       this.#host.broker.roomEmptied(this.path, room)
     }
+  }
+
+  /** @internal an entry of a dead or hung instance expired */
+  [kPresenceExpired] (room: string, entry: PresenceEntry): void {
+    if (this.#presence !== undefined) this.#presenceChanged('leave', room, entry.connectionId, entry.userId, false)
+  }
+
+  #presenceChanged (action: 'join' | 'leave', room: string, connectionId: string, userId: string | undefined, local: boolean): void {
+    if (local) {
+      if (action === 'join') this.#host.presence.add(this.path, room, connectionId, userId)
+      else this.#host.presence.remove(this.path, room, connectionId)
+    }
+    if (!this.#presence!.events) return
+    const event: PresenceEvent = { action, room, connectionId, userId: userId ?? null }
+    // The joining connection is not told about itself; a leaving one is already out of the room.
+    this[kPublish]([room], action === 'join' ? [connectionId] : [], encodeEvent('presence', event)).catch(noop)
   }
 
   /** @internal hands an encoded frame to the broker */

@@ -100,6 +100,13 @@ export interface RealtimeOptions {
    * @default 10000
    */
   redisReadyTimeout?: number
+  /**
+   * Milliseconds a presence entry outlives its instance's last refresh
+   * (refreshes run every ttl / 3): the entries of an instance that died
+   * expire within this time, and leave events follow within 4/3 of it.
+   * @default 30000
+   */
+  presenceTtl?: number
 }
 
 /** Options after defaults and validation. */
@@ -118,6 +125,7 @@ export interface ResolvedOptions {
   redisSharded: boolean
   publishTimeout: number
   redisReadyTimeout: number
+  presenceTtl: number
 }
 
 export const DEFAULTS = {
@@ -130,7 +138,8 @@ export const DEFAULTS = {
   redisPrefix: 'fastify-realtime',
   redisSharded: false,
   publishTimeout: 2_000,
-  redisReadyTimeout: 10_000
+  redisReadyTimeout: 10_000,
+  presenceTtl: 30_000
 } as const
 
 /** Validates the plugin options and fills in defaults; throws FST_RT_INVALID_OPTION. */
@@ -150,7 +159,8 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     redisPrefix: stringList('redisPrefix', [opts.redisPrefix ?? DEFAULTS.redisPrefix])[0]!,
     redisSharded: boolean('redisSharded', opts.redisSharded ?? DEFAULTS.redisSharded),
     publishTimeout: positiveInteger('publishTimeout', opts.publishTimeout ?? DEFAULTS.publishTimeout),
-    redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout)
+    redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout),
+    presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl)
   }
 }
 

@@ -9,12 +9,14 @@ import { FST_RT_INVALID_OPTION, FST_RT_ORIGIN_FORBIDDEN, FST_RT_UNKNOWN_NAMESPAC
 import { Heartbeats } from './heartbeat.js'
 import { Namespace, type NamespaceHost } from './namespace.js'
 import { normaliseOrigin, resolveHeartbeat, resolveOrigins, type ResolvedOptions } from './options.js'
+import { PresenceTracker, type PresenceEntry } from './presence.js'
 import { compileMessages, type EventMap, type RawRouteDefinition, type JsonRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteRuntime } from './route-runtime.js'
-import { kAdd, kAlive, kCleanup, kConnection, kDeliver, kOpen, kReceive } from './symbols.js'
+import { kAdd, kAlive, kCleanup, kConnection, kDeliver, kOpen, kPresenceExpired, kReceive } from './symbols.js'
 import { clearUpgradeTimer } from './upgrade-guard.js'
 
 type AnyConnection = Connection<any, any>
+type PresenceTrackerClient = ConstructorParameters<typeof PresenceTracker>[0]['client']
 type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
 type SocketWithConnection = WebSocket & { [kConnection]?: AnyConnection }
 
@@ -32,6 +34,8 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   readonly instanceId: string
   readonly broker: Broker
   readonly log: FastifyBaseLogger
+  /** @internal presence storage: this process, or Redis once the broker has connected */
+  presence: PresenceTracker
   readonly #options: ResolvedOptions
   readonly #namespaces = new Map<string, Namespace<any>>()
   readonly #users = new Map<string, Set<AnyConnection>>()
@@ -46,6 +50,20 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     this.#options = options
     this.broker = broker
     this.log = log
+    this.presence = this.createPresence(undefined)
+  }
+
+  /** @internal a presence tracker on `client` (Redis), or in this process */
+  createPresence (client: PresenceTrackerClient): PresenceTracker {
+    return new PresenceTracker({
+      client,
+      prefix: this.#options.redisPrefix,
+      ttl: this.#options.presenceTtl,
+      log: this.log,
+      onExpired: (namespace: string, room: string, entry: PresenceEntry) => {
+        this.#namespaces.get(namespace)?.[kPresenceExpired](room, entry)
+      }
+    })
   }
 
   /** Whether the broker reaches the other instances now (`up` always without Redis). */
@@ -150,7 +168,10 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     } else {
       runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined), lifecycle)
     }
-    const namespace = new Namespace<any>(fullPath, this)
+    const presence = definition.presence === undefined || definition.presence === false
+      ? undefined
+      : { events: definition.presence !== true && definition.presence.events === true }
+    const namespace = new Namespace<any>(fullPath, this, presence)
     this.#namespaces.set(fullPath, namespace)
 
     const origins = definition.allowedOrigins === undefined

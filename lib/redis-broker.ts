@@ -90,6 +90,11 @@ export class RedisBroker implements Broker {
     return this.#status
   }
 
+  /** The connection publishes go through (also used for presence); undefined before start. */
+  get client (): Client | undefined {
+    return this.#publisher?.client
+  }
+
   async start (host: BrokerHost): Promise<void> {
     this.#host = host
     const publisher = this.#publisher = new RedisPublisher(this.#connection, this.#options.sharded, this.#options.publishTimeout, this.stats)

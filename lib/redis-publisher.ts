@@ -23,6 +23,7 @@ export class RedisPublisher {
   readonly #sharded: boolean
   readonly #timeout: number
   readonly #counters: PublishCounters
+  #connected: Promise<void> | undefined
 
   constructor (connection: RedisConnection, sharded: boolean, timeout: number, counters: PublishCounters) {
     if (typeof connection === 'string' || !isClient(connection)) {
@@ -35,9 +36,20 @@ export class RedisPublisher {
     this.#sharded = sharded
     this.#timeout = timeout
     this.#counters = counters
+    // Until the first 'ready', a publish waits for it (within the timeout); after that, an outage fails fast.
+    if (this.client.status !== 'ready') {
+      this.#connected = ready(this.client, timeout).finally(() => { this.#connected = undefined })
+      this.#connected.catch(noop)
+    }
   }
 
   publish (channel: string, message: Buffer): Promise<void> {
+    if (this.#connected !== undefined) {
+      return this.#connected.then(() => this.publish(channel, message), (err: unknown) => {
+        this.#counters.publishFailed++
+        throw err
+      })
+    }
     const client = this.client
     if (client.status !== 'ready') {
       this.#counters.publishFailed++
@@ -96,3 +108,5 @@ export function withTimeout<T> (promise: Promise<T>, ms: number, message: string
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
+
+function noop (): void {}

@@ -70,6 +70,12 @@ export interface RouteCommon<C> extends UpgradeRouteOptions {
   heartbeat?: HeartbeatOptions | false
   /** Overrides the plugin's `allowedOrigins` for this route. */
   allowedOrigins?: readonly string[]
+  /**
+   * Tracks who is in each room, across instances (`namespace.presence(room)`);
+   * `{ events: true }` also sends `presence` events (join, leave) to the room's members.
+   * @default false
+   */
+  presence?: boolean | { events?: boolean }
 }
 
 /** A route speaking the JSON envelope, with typed message handlers and events. */

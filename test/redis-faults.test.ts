@@ -1,0 +1,135 @@
+import { once } from 'node:events'
+import { test } from 'tap'
+import Fastify from 'fastify'
+import realtime from '../lib/index.js'
+import { connect, guardProcess, type TestClient } from './helper.js'
+import { freePort } from './support/example-server.js'
+import { chatInstance } from './support/instances.js'
+import { redisFor, startRedis } from './support/redis.js'
+import type { FastifyInstance } from 'fastify'
+
+async function member (t: Parameters<typeof chatInstance>[0], app: FastifyInstance, user: string, rooms: string[] = []): Promise<TestClient> {
+  const client = await connect(t, app, `/chat?user=${user}`)
+  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
+  return client
+}
+
+function stats (app: FastifyInstance): Record<string, number> {
+  return app.realtime.broker.stats as Record<string, number>
+}
+
+test('Redis down at start: ready fails with FST_RT_BROKER_UNAVAILABLE, nothing leaks', async (t) => {
+  const assertClean = guardProcess(t)
+  const port = await freePort()
+  const app = Fastify()
+  const started = Date.now()
+  await t.rejects(async () => {
+    await app.register(realtime, { redis: `redis://127.0.0.1:${port}`, redisReadyTimeout: 300 })
+    await app.ready()
+  }, { code: 'FST_RT_BROKER_UNAVAILABLE', message: /Redis not ready within 300 ms/ })
+  t.ok(Date.now() - started < 5000, 'fails within the ready timeout')
+  await app.close()
+  // Had the connection been left behind, it would retry (and connect) once Redis starts on that port.
+  const redis = await startRedis({ port })
+  t.teardown(() => redis.stop())
+  const clients = String(await redis.command('CLIENT', 'LIST')).trim().split('\n')
+  t.equal(clients.length, 1, 'only the probe connection: the plugin gave up its own')
+  assertClean()
+})
+
+test('Redis restart: local delivery goes on, pushes fail fast, cross-instance delivery resumes by itself', async (t) => {
+  const assertClean = guardProcess(t)
+  const redis = await redisFor(t)
+  const a = await chatInstance(t, redis.url)
+  const b = await chatInstance(t, redis.url)
+  const localA = await member(t, a, 'a1', ['room'])
+  const remoteB = await member(t, b, 'b1', ['room'])
+  const chat = a.realtime.namespace('/chat')
+  await chat.to('room').emit('seq', 1)
+  t.same(await localA.next(), { type: 'seq', data: 1 })
+  t.same(await remoteB.next(), { type: 'seq', data: 1 })
+
+  const downA = once(a.realtime, 'broker:down')
+  const downB = once(b.realtime, 'broker:down')
+  await redis.kill('SIGKILL')
+  await Promise.all([downA, downB])
+  t.equal(a.realtime.brokerStatus, 'down')
+
+  // During the outage: A's own members are served; the push reports the broker failure at once.
+  await t.rejects(chat.to('room').emit('seq', 2), { code: 'FST_RT_BROKER_UNAVAILABLE' })
+  t.same(await localA.next(), { type: 'seq', data: 2 }, 'local delivery kept working')
+  // Fire-and-forget pushes during the outage are logged, never unhandled.
+  chat.to('room').emit('seq', 3).catch(() => {})
+  void chat.to('room').emit('seq', 4)
+  t.same(await localA.next(), { type: 'seq', data: 3 })
+  t.same(await localA.next(), { type: 'seq', data: 4 })
+
+  const upA = once(a.realtime, 'broker:up')
+  const upB = once(b.realtime, 'broker:up')
+  await redis.restart()
+  await Promise.all([upA, upB])
+  t.equal(a.realtime.brokerStatus, 'up')
+  const numsub = ((await redis.command('PUBSUB', 'NUMSUB', 'fastify-realtime#/chat#room#')) as [string, number])[1]
+  t.equal(numsub, 2, 'both instances resubscribed')
+  await chat.to('room').emit('seq', 5)
+  t.same(await localA.next(), { type: 'seq', data: 5 })
+  t.same(await remoteB.next(), { type: 'seq', data: 5 }, 'B missed 2-4 (at-most-once) and gets what follows')
+  t.ok(stats(a).publishFailed >= 3)
+  t.ok(stats(b).outages >= 1)
+  assertClean()
+})
+
+test('a killed subscriber connection resubscribes; publishes that reached nobody are counted', async (t) => {
+  const redis = await redisFor(t)
+  const a = await chatInstance(t, redis.url)
+  const b = await chatInstance(t, redis.url)
+  const remoteB = await member(t, b, 'b1', ['room'])
+  const before = stats(a).publishedToNobody
+  await a.realtime.namespace('/chat').to('nobody-here').emit('seq', 0)
+  t.equal(stats(a).publishedToNobody, before + 1, 'a publish no other instance heard is counted')
+
+  const downB = once(b.realtime, 'broker:down')
+  const upB = once(b.realtime, 'broker:up')
+  await redis.command('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  await downB
+  await upB
+  await a.realtime.namespace('/chat').to('room').emit('seq', 1)
+  t.same(await remoteB.next(), { type: 'seq', data: 1 }, 'delivery resumed after resubscribe')
+})
+
+test('a long outage: 1,000 pushes each settle at once with a coded error; nothing queues', async (t) => {
+  const assertClean = guardProcess(t)
+  const redis = await redisFor(t)
+  const a = await chatInstance(t, redis.url)
+  const local = await member(t, a, 'a1', ['room'])
+  const down = once(a.realtime, 'broker:down')
+  await redis.kill('SIGKILL')
+  await down
+  const chat = a.realtime.namespace('/chat')
+  const results = await Promise.allSettled(Array.from({ length: 1000 }, (_, i) => chat.to('room').emit('seq', i)))
+  t.ok(results.every((result) => result.status === 'rejected' && (result.reason as { code: string }).code === 'FST_RT_BROKER_UNAVAILABLE'))
+  for (let i = 0; i < 1000; i++) {
+    if ((await local.next()).data !== i) {
+      t.fail(`local message ${i} out of order`)
+      break
+    }
+  }
+  t.pass('local members got all 1,000 in order')
+  t.equal(stats(a).publishFailed, 1000)
+  assertClean()
+})
+
+test('a paused Redis delays but loses nothing, in order; past publishTimeout the push rejects', async (t) => {
+  const redis = await redisFor(t)
+  const a = await chatInstance(t, redis.url, { publishTimeout: 300 })
+  const b = await chatInstance(t, redis.url)
+  const remoteB = await member(t, b, 'b1', ['room'])
+  const chat = a.realtime.namespace('/chat')
+  await redis.pause()
+  const pushes = [1, 2, 3].map((n) => chat.to('room').emit('seq', n))
+  const settled = await Promise.allSettled(pushes)
+  t.ok(settled.every((result) => result.status === 'rejected' && (result.reason as { code: string }).code === 'FST_RT_BROKER_UNAVAILABLE'),
+    'each push rejected after publishTimeout')
+  await redis.resume()
+  for (const n of [1, 2, 3]) t.same(await remoteB.next(), { type: 'seq', data: n }, 'delivered late, in order')
+})
