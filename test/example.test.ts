@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import WebSocket from 'ws'
-import { TestClient } from './helper.js'
+import { TestClient, type TestContext } from './helper.js'
 import { startExample, type ExampleServer } from './support/example-server.js'
 
 /*
@@ -8,7 +8,7 @@ import { startExample, type ExampleServer } from './support/example-server.js'
  * starts it, spoken to only through HTTP and the documented protocol.
  */
 
-async function open (t: Parameters<Parameters<typeof test>[1]>[0], server: ExampleServer, path: string, headers?: Record<string, string>): Promise<TestClient> {
+async function open (t: TestContext, server: ExampleServer, path: string, headers?: Record<string, string>): Promise<TestClient> {
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, { headers })
   const client = new TestClient(ws)
   t.teardown(() => { ws.terminate() })
