@@ -27,7 +27,7 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   }, async (request, reply) => {
     const { user } = request.params as { user: string }
     const { text } = request.body as { text: string }
-    await app.realtime.namespace('/chat').to(`user:${user}`).emit('notification', { text })
+    await app.realtime.namespace(chat).to(`user:${user}`).emit('notification', { text })
     return reply.code(202).send({ ok: true })
   })
 
@@ -36,7 +36,7 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   }, async (request, reply) => {
     const { room } = request.params as { room: string }
     const { text } = request.body as { text: string }
-    await app.realtime.namespace('/chat').to(room).emit('said', { room, text, from: 'server' })
+    await app.realtime.namespace(chat).to(room).emit('said', { room, text, from: 'server' })
     return reply.code(202).send({ ok: true })
   })
 

@@ -66,9 +66,3 @@ export const chat = defineRoute({
   },
   onOpen: (conn) => conn.join(`user:${conn.user.id}`)
 })
-
-declare module 'fastify-realtime' {
-  interface RealtimeNamespaces {
-    '/chat': NonNullable<typeof chat.events>
-  }
-}

@@ -1,7 +1,7 @@
 import { once } from 'node:events'
 import { test } from 'tap'
 import Fastify from 'fastify'
-import realtime from '../lib/index.js'
+import realtime, { type RedisBrokerStats } from '../lib/index.js'
 import { connect, guardProcess, type TestClient } from './helper.js'
 import { freePort } from './support/example-server.js'
 import { chatInstance } from './support/instances.js'
@@ -14,8 +14,8 @@ async function member (t: Parameters<typeof chatInstance>[0], app: FastifyInstan
   return client
 }
 
-function stats (app: FastifyInstance): Record<string, number> {
-  return app.realtime.broker.stats as Record<string, number>
+function stats (app: FastifyInstance): RedisBrokerStats {
+  return app.realtime.broker.stats as RedisBrokerStats
 }
 
 test('Redis down at start: ready fails with FST_RT_BROKER_UNAVAILABLE, nothing leaks', async (t) => {

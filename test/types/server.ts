@@ -110,7 +110,15 @@ console.log(rooms, joined, conn.id, conn.userId, conn.request.headers, conn.buff
 // @ts-expect-error unknown plugin option
 await app.register(realtime, { maxPayloads: 1 })
 
-// A path declared in RealtimeNamespaces (example/chat-route.ts declares '/chat') is typed.
-await app.realtime.namespace('/chat').emit('notification', { text: 'typed' })
-// @ts-expect-error '/chat' has no such event
-await app.realtime.namespace('/chat').emit('anything', { at: 1 })
+// A path declared in RealtimeNamespaces is typed.
+await app.realtime.namespace('/typed-by-path').emit('notification', { text: 'typed' })
+// @ts-expect-error '/typed-by-path' has no such event
+await app.realtime.namespace('/typed-by-path').emit('anything', { at: 1 })
+// @ts-expect-error '/typed-by-path' types the payload
+await app.realtime.namespace('/typed-by-path').emit('notification', { text: 1 })
+
+declare module '../../lib/index.js' {
+  interface RealtimeNamespaces {
+    '/typed-by-path': { notification: ReturnType<typeof Type.Object<{ text: ReturnType<typeof Type.String> }>> }
+  }
+}
