@@ -38,6 +38,8 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   presence: PresenceTracker
   readonly #options: ResolvedOptions
   readonly #namespaces = new Map<string, Namespace<any>>()
+  // Route values declared with defineRoute(), for namespace(route): their path may have gained a prefix.
+  readonly #byRoute = new WeakMap<object, Namespace<any>>()
   readonly #users = new Map<string, Set<AnyConnection>>()
   readonly #heartbeats = new Heartbeats()
   #sequence = 0
@@ -83,10 +85,13 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     return this.#heartbeats.running
   }
 
-  /** The namespace of a WebSocket route path. Throws FST_RT_UNKNOWN_NAMESPACE for a path without a route. */
-  namespace<E extends EventMap = EventMap> (path: string): Namespace<E> {
-    const namespace = this.#namespaces.get(path)
-    if (namespace === undefined) throw new FST_RT_UNKNOWN_NAMESPACE(path)
+  /**
+   * The namespace of a WebSocket route, by path or by the route value given
+   * to `app.ws()`. Throws FST_RT_UNKNOWN_NAMESPACE for one never declared.
+   */
+  namespace<E extends EventMap = EventMap> (route: string | { path: string }): Namespace<E> {
+    const namespace = typeof route === 'string' ? this.#namespaces.get(route) : this.#byRoute.get(route)
+    if (namespace === undefined) throw new FST_RT_UNKNOWN_NAMESPACE(typeof route === 'string' ? route : String(route?.path))
     return namespace as Namespace<E>
   }
 
@@ -173,6 +178,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
       : { events: definition.presence !== true && definition.presence.events === true }
     const namespace = new Namespace<any>(fullPath, this, presence)
     this.#namespaces.set(fullPath, namespace)
+    this.#byRoute.set(definition, namespace)
 
     const origins = definition.allowedOrigins === undefined
       ? this.#options.allowedOrigins

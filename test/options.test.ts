@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
-import realtime, { DEFAULTS, LocalBroker } from '../lib/index.js'
+import realtime, { DEFAULTS, defineRoute, LocalBroker } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 import { build, connect } from './helper.js'
 
@@ -84,15 +84,19 @@ test('a custom broker receives every publish', async (t) => {
 })
 
 test('works inside an encapsulated plugin with a prefix', async (t) => {
+  const routeValue = defineRoute({ path: '/value', events: {} })
   const app = await build(t, async (app) => {
     await app.register(async (child) => {
       child.addHook('onRequest', async (request, reply) => {
         if (request.headers['x-key'] !== 'k') await reply.code(401).send()
       })
       child.ws('/live', {})
+      child.ws(routeValue)
     }, { prefix: '/api' })
   })
   t.ok(app.realtime.namespace('/api/live'))
+  t.equal(app.realtime.namespace(routeValue).path, '/api/value', 'a route value finds its prefixed namespace')
+  t.throws(() => app.realtime.namespace(defineRoute({ path: '/never' })), { code: 'FST_RT_UNKNOWN_NAMESPACE' })
   const client = await connect(t, app, '/api/live', { headers: { 'x-key': 'k' } })
   client.send({ type: 'ping' })
   t.same(await client.next(), { type: 'pong' })
