@@ -100,7 +100,10 @@ export class RedisBroker implements Broker {
     const publisher = this.#publisher = new RedisPublisher(this.#connection, this.#options.sharded, this.#options.publishTimeout, this.stats)
     const pub = publisher.client
     // Subscriptions are replayed from #wanted on every 'ready': ioredis must neither resubscribe nor queue.
-    const sub = this.#sub = (pub as Redis).duplicate({ autoResubscribe: false, enableOfflineQueue: false })
+    // A Cluster subscribes per shard: SSUBSCRIBE must reach the node that owns the channel's slot.
+    const sub = this.#sub = isCluster(pub)
+      ? pub.duplicate([], { shardedSubscribers: this.#options.sharded })
+      : pub.duplicate({ autoResubscribe: false, enableOfflineQueue: false })
     this.#listen(pub, 'error', (err: Error) => host.log.warn({ err }, 'realtime redis publisher error'))
     this.#listen(sub, 'error', (err: Error) => host.log.warn({ err }, 'realtime redis subscriber error'))
     this.#listen(sub, this.#options.sharded ? 'smessageBuffer' : 'messageBuffer', (_channel: Buffer, message: Buffer) => this.#receive(message))
@@ -179,9 +182,13 @@ export class RedisBroker implements Broker {
   async #subscribe (channels: string[]): Promise<void> {
     const sub = this.#sub
     if (sub === undefined) return
+    if (this.#options.sharded) {
+      // Channels of one SSUBSCRIBE must share a slot: one command each.
+      await Promise.all(channels.map((channel) => sub.ssubscribe(channel)))
+      return
+    }
     for (let i = 0; i < channels.length; i += SUBSCRIBE_BATCH) {
-      const batch = channels.slice(i, i + SUBSCRIBE_BATCH)
-      await (this.#options.sharded ? sub.ssubscribe(...batch) : sub.subscribe(...batch))
+      await sub.subscribe(...channels.slice(i, i + SUBSCRIBE_BATCH))
     }
   }
 
@@ -222,6 +229,10 @@ export class RedisBroker implements Broker {
     client.on(event, listener)
     this.#attached.push([client, event, listener])
   }
+}
+
+function isCluster (client: Client): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true
 }
 
 function noop (): void {}

@@ -1,0 +1,47 @@
+import { test } from 'tap'
+import { Cluster } from 'ioredis'
+import { RealtimeEmitter } from '../lib/index.js'
+import { connect, type TestClient, type TestContext } from './helper.js'
+import { chatInstance } from './support/instances.js'
+import { redisClusterFor } from './support/redis.js'
+import type { FastifyInstance } from 'fastify'
+
+/*
+ * Sharded pub/sub (SSUBSCRIBE/SPUBLISH) through ioredis Cluster clients,
+ * against a real 3-master Redis Cluster the suite starts on free ports.
+ */
+
+async function member (t: TestContext, app: FastifyInstance, user: string, rooms: string[]): Promise<TestClient> {
+  const client = await connect(t, app, `/chat?user=${user}`)
+  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
+  return client
+}
+
+test('sharded pub/sub on a Redis Cluster carries rooms, namespaces, user commands and the emitter', async (t) => {
+  const cluster = await redisClusterFor(t)
+  const client = (): Cluster => {
+    const c = new Cluster(cluster.nodes)
+    t.teardown(() => c.disconnect())
+    return c
+  }
+  const a = await chatInstance(t, client(), { redisSharded: true })
+  const b = await chatInstance(t, client(), { redisSharded: true })
+  // Rooms whose channels hash to different slots, hence different masters.
+  const rooms = Array.from({ length: 6 }, (_, i) => `room-${i}`)
+  const onA = await member(t, a, 'alice', rooms)
+  const onB = await member(t, b, 'bob', rooms)
+  for (const room of rooms) {
+    onA.send({ type: 'say', data: { room, text: `to ${room}` } })
+    t.same(await onB.next(), { type: 'said', data: { room, text: `to ${room}`, from: 'alice' } })
+  }
+  await b.realtime.namespace('/chat').emit('seq', 1)
+  t.same(await onA.next(), { type: 'seq', data: 1 })
+  t.same(await onB.next(), { type: 'seq', data: 1 })
+  const emitter = new RealtimeEmitter({ redis: client(), sharded: true })
+  await emitter.namespace('/chat').to('room-3').emit('seq', 2)
+  t.same(await onA.next(), { type: 'seq', data: 2 })
+  t.same(await onB.next(), { type: 'seq', data: 2 })
+  await a.realtime.disconnectUser('bob')
+  t.same(await onB.closed, { code: 4403, reason: 'disconnected' })
+  t.equal((a.realtime.broker.stats as { ignored: number }).ignored, 0)
+})
