@@ -12,9 +12,17 @@ import { freePort } from './example-server.js'
  */
 
 const running = new Set<ChildProcess>()
-process.on('exit', () => {
+function killAll (): void {
   for (const child of running) child.kill('SIGKILL')
-})
+}
+process.on('exit', killAll)
+// A test process ended by a signal (a tap timeout) runs no 'exit' handlers: take the servers down, then die of the same signal.
+for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killAll()
+    process.kill(process.pid, signal)
+  })
+}
 
 export interface RedisServer {
   readonly port: number
