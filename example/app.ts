@@ -40,6 +40,14 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
     return reply.code(202).send({ ok: true })
   })
 
+  app.get('/rooms/:room/presence', {
+    schema: { params: Type.Object({ room: NAME }) }
+  }, async (request) => {
+    const { room } = request.params as { room: string }
+    const members = await app.realtime.namespace(chat).presence(room)
+    return { room, count: members.length, members }
+  })
+
   app.ws('/echo', {
     raw: true,
     onMessage (conn, data) {

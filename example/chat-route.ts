@@ -36,6 +36,8 @@ export async function authenticate (request: FastifyRequest, reply: FastifyReply
 export const chat = defineRoute({
   path: '/chat',
   preValidation: authenticate,
+  // Who is in each room, on every instance: GET /rooms/:room/presence.
+  presence: true,
   messages: {
     join: {
       data: Type.Object({ room: ROOM }),

@@ -2,6 +2,7 @@ import { test } from 'tap'
 import WebSocket from 'ws'
 import { TestClient, type TestContext } from './helper.js'
 import { startExample, type ExampleServer } from './support/example-server.js'
+import { redisFor } from './support/redis.js'
 
 /*
  * The example as pinned in the README and issue: started the way `npm start`
@@ -115,4 +116,31 @@ test('the example, as npm start runs it', async (t) => {
     t.equal((await client.closed).code, 1001)
     t.equal(code, 0)
   })
+})
+
+test('two instances of the example share rooms, pushes and presence through Redis', async (t) => {
+  const redis = await redisFor(t)
+  const one = await startExample({ REDIS_URL: redis.url })
+  t.teardown(() => one.stop())
+  const two = await startExample({ REDIS_URL: redis.url })
+  t.teardown(() => two.stop())
+  const onOne = await open(t, one, '/chat?token=demo-alice')
+  const onTwo = await open(t, two, '/chat?token=demo-alice')
+  const bob = await open(t, two, '/chat?token=demo-bob')
+  for (const response of [await post(one, '/notify/alice', { text: 'via one' }), await post(two, '/notify/alice', { text: 'via two' })]) {
+    t.equal(response.status, 202)
+  }
+  for (const client of [onOne, onTwo]) {
+    t.same(await client.next(), { type: 'notification', data: { text: 'via one' } })
+    t.same(await client.next(), { type: 'notification', data: { text: 'via two' } })
+  }
+  await onOne.request('join', { room: 'shared' })
+  await bob.request('join', { room: 'shared' })
+  await onOne.request('say', { room: 'shared', text: 'across instances' })
+  t.same(await bob.next(), { type: 'said', data: { room: 'shared', text: 'across instances', from: 'alice' } })
+  t.equal((await post(one, '/rooms/shared/messages', { text: 'rest on one' })).status, 202)
+  t.same(await bob.next(), { type: 'said', data: { room: 'shared', text: 'rest on one', from: 'server' } })
+  const presence = await (await fetch(`http://127.0.0.1:${two.port}/rooms/shared/presence`)).json() as { count: number, members: Array<{ userId: string }> }
+  t.equal(presence.count, 2)
+  t.same(presence.members.map((member) => member.userId).sort(), ['alice', 'bob'])
 })
