@@ -237,3 +237,20 @@ async function waitFor (probe: () => Promise<boolean>, attempts = 200): Promise<
   }
   return false
 }
+
+test('closing Redis-backed instances leaves no timer, connection or subscription behind', async (t) => {
+  const redis = await redisFor(t)
+  const timers = (): number => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length
+  const baseline = timers()
+  const a = await chatInstance(t, redis.url, { presenceTtl: 300 })
+  const b = await chatInstance(t, redis.url, { presenceTtl: 300 })
+  const client = await connect(t, a, '/presence?user=p')
+  await client.request('join', { room: 'r' })
+  await member(t, b, 'q', ['r'])
+  await a.close()
+  await b.close()
+  t.ok(timers() <= baseline, 'no timer left')
+  t.same(await redis.command('PUBSUB', 'CHANNELS', '*'), [], 'no subscription left')
+  t.equal(String(await redis.command('CLIENT', 'LIST')).trim().split('\n').length, 1, 'only the probe is connected')
+  t.same(await redis.command('KEYS', '*'), [], 'no presence entry left')
+})
