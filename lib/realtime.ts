@@ -164,6 +164,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
       onOpen: definition.onOpen as RouteRuntime['onOpen'],
       onClose: definition.onClose as RouteRuntime['onClose'],
       maxQueuedMessages: this.#options.maxQueuedMessages,
+      keepRequest: definition.keepRequest === true,
       heartbeat: heartbeat === false ? undefined : this.#heartbeats.group(heartbeat.interval, heartbeat.timeout)
     }
     let runtime: RouteRuntime
@@ -190,27 +191,30 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     if (origins !== undefined) route.onRequest = [checkOrigin(origins), ...toArray(route.onRequest)]
 
     const realtime = this
+    const log = instance.log
     instance.route({
       ...route,
       method: 'GET',
       url: path,
       websocket: true,
       handler (socket: WebSocket, request: FastifyRequest) {
-        realtime.#accept(namespace, runtime, socket as SocketWithConnection, request)
+        realtime.#accept(namespace, runtime, socket as SocketWithConnection, request, log)
       }
     } as unknown as RouteOptions)
     return namespace
   }
 
-  #accept (namespace: Namespace<any>, runtime: RouteRuntime, socket: SocketWithConnection, request: FastifyRequest): void {
+  #accept (namespace: Namespace<any>, runtime: RouteRuntime, socket: SocketWithConnection, request: FastifyRequest,
+    log: FastifyBaseLogger): void {
     clearUpgradeTimer(request.raw)
+    releaseUpgradeObjects(socket, request)
     if (this.#closing) {
       socket.close(CloseCode.GOING_AWAY, 'server shutting down')
       return
     }
     const user = (request as { user?: unknown }).user
     const userId = this.#options.userId(user)
-    const conn = new Connection(`${this.instanceId}.${(++this.#sequence).toString(36)}`, namespace, runtime, socket, request, userId)
+    const conn = new Connection(`${this.instanceId}.${(++this.#sequence).toString(36)}`, namespace, runtime, socket, request, userId, log)
     socket[kConnection] = conn
     // Listeners go on before anything awaits, or early frames would be lost.
     socket.on('message', onSocketMessage)
@@ -247,6 +251,25 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     }
     await allClosed
   }
+}
+
+/*
+ * After the upgrade, two references would keep the whole HTTP request and
+ * reply alive for as long as the socket lives (about 1.5 KB each
+ * connection): the response @fastify/websocket assigned to the TCP socket,
+ * and its 'error' listener, a closure over request and reply. Let both go;
+ * ours logs through the connection and holds nothing.
+ */
+function releaseUpgradeObjects (socket: SocketWithConnection, request: FastifyRequest): void {
+  const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: { detachSocket?: (s: unknown) => void } | null }
+  tcp._httpMessage?.detachSocket?.(tcp)
+  socket.removeAllListeners('error')
+  socket.on('error', onSocketError)
+}
+
+function onSocketError (this: SocketWithConnection, err: Error): void {
+  // ws closes the connection itself with the right code; this is for the logs.
+  this[kConnection]?.log.debug({ err, connectionId: this[kConnection]?.id }, 'realtime socket error')
 }
 
 function onSocketMessage (this: SocketWithConnection, data: Buffer, isBinary: boolean): void {

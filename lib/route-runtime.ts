@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify'
 import type { Connection } from './connection.js'
 import type { HeartbeatGroup } from './heartbeat.js'
 import { encodeError, encodePong, encodeReply, parseEnvelope, ProtocolFault, type RequestId } from './protocol.js'
@@ -11,11 +12,13 @@ const MAX_DETAILS = 10
 
 /** What a registered route does with inbound frames and lifecycle events. */
 export interface RouteRuntime {
-  readonly onOpen: ((conn: AnyConnection) => void | Promise<void>) | undefined
+  readonly onOpen: ((conn: AnyConnection, request: FastifyRequest) => void | Promise<void>) | undefined
   readonly onClose: ((conn: AnyConnection, code: number, reason: string) => void | Promise<void>) | undefined
   readonly maxQueuedMessages: number
   /** The heartbeat timer the route's connections share, if any. */
   readonly heartbeat: HeartbeatGroup | undefined
+  /** Whether connections keep their upgrade request after `onOpen`. */
+  readonly keepRequest: boolean
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
 }
 
@@ -24,6 +27,7 @@ interface Lifecycle {
   onClose?: RouteRuntime['onClose']
   maxQueuedMessages: number
   heartbeat: HeartbeatGroup | undefined
+  keepRequest: boolean
 }
 
 /** A route speaking the envelope: parse, validate, dispatch, answer. */
@@ -32,6 +36,7 @@ export class JsonRouteRuntime implements RouteRuntime {
   readonly onClose: RouteRuntime['onClose']
   readonly maxQueuedMessages: number
   readonly heartbeat: HeartbeatGroup | undefined
+  readonly keepRequest: boolean
   readonly #messages: Map<string, CompiledMessage>
 
   constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle) {
@@ -40,6 +45,7 @@ export class JsonRouteRuntime implements RouteRuntime {
     this.onClose = lifecycle.onClose
     this.maxQueuedMessages = lifecycle.maxQueuedMessages
     this.heartbeat = lifecycle.heartbeat
+    this.keepRequest = lifecycle.keepRequest
   }
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
@@ -88,6 +94,7 @@ export class RawRouteRuntime implements RouteRuntime {
   readonly onClose: RouteRuntime['onClose']
   readonly maxQueuedMessages: number
   readonly heartbeat: HeartbeatGroup | undefined
+  readonly keepRequest: boolean
   readonly #onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown
 
   constructor (onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown, lifecycle: Lifecycle) {
@@ -96,6 +103,7 @@ export class RawRouteRuntime implements RouteRuntime {
     this.onClose = lifecycle.onClose
     this.maxQueuedMessages = lifecycle.maxQueuedMessages
     this.heartbeat = lifecycle.heartbeat
+    this.keepRequest = lifecycle.keepRequest
   }
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {

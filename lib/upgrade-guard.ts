@@ -11,7 +11,7 @@ import { kOriginalUrl, kUpgradeTimer } from './symbols.js'
  */
 
 type UpgradeRequest = IncomingMessage & {
-  [kUpgradeTimer]?: NodeJS.Timeout
+  [kUpgradeTimer]?: { timer: NodeJS.Timeout, socket: Duplex, onClose: () => void }
   [kOriginalUrl]?: string
 }
 
@@ -33,25 +33,28 @@ export function installUpgradeGuard (server: Server, options: UpgradeGuardOption
     if (upgradeTimeout === 0) return
     const timer = setTimeout(refuseUpgrade, upgradeTimeout, request, socket, log)
     timer.unref()
-    request[kUpgradeTimer] = timer
-    socket.once('close', () => clearUpgradeTimer(request))
+    const onClose = (): void => { clearUpgradeTimer(request) }
+    request[kUpgradeTimer] = { timer, socket, onClose }
+    socket.once('close', onClose)
   }
 
   server.prependListener('upgrade', onUpgrade)
   return () => { server.removeListener('upgrade', onUpgrade) }
 }
 
-/** The upgrade went through (or was answered): stop its deadline. */
+/** The upgrade went through (or was answered): stop its deadline and let go of the request. */
 export function clearUpgradeTimer (request: IncomingMessage): void {
   const upgrade = request as UpgradeRequest
-  if (upgrade[kUpgradeTimer] !== undefined) {
-    clearTimeout(upgrade[kUpgradeTimer])
-    upgrade[kUpgradeTimer] = undefined
-  }
+  const deadline = upgrade[kUpgradeTimer]
+  if (deadline === undefined) return
+  upgrade[kUpgradeTimer] = undefined
+  clearTimeout(deadline.timer)
+  // The listener holds the request; left on a long-lived socket it would keep it alive.
+  deadline.socket.off('close', deadline.onClose)
 }
 
 function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBaseLogger): void {
-  request[kUpgradeTimer] = undefined
+  clearUpgradeTimer(request)
   if (socket.destroyed) return
   log.warn({ url: request.url }, 'realtime upgrade timed out in its hooks; refused with 503')
   // Nothing was written yet means no hook has answered: the status line is ours to send.

@@ -75,13 +75,36 @@ test('what a hook puts on the request is reachable from the connection', async (
       messages: {
         whoami: {
           reply: Type.Object({ user: Type.String(), userId: Type.String(), query: Type.Unknown() }),
-          handler: (conn) => ({ user: conn.user.id, userId: conn.userId ?? '', query: conn.request.query })
+          handler: (conn) => ({ user: conn.user.id, userId: conn.userId ?? '', query: conn.query })
         }
       }
     })
   })
   const client = await connect(t, app, '/me?token=good')
   t.same((await client.request('whoami', null)).data, { user: 'alice', userId: 'alice', query: { token: 'good' } })
+})
+
+test('the upgrade request reaches onOpen, and is released afterwards unless keepRequest', async (t) => {
+  const seen: Array<[string, boolean, boolean]> = []
+  const app = await build(t, (app) => {
+    app.ws('/released', {
+      onOpen: (conn, request) => { seen.push([request.headers['x-trace'] as string, conn.request === request, false]) },
+      messages: { has: { reply: Type.Boolean(), handler: (conn) => conn.request !== undefined } }
+    })
+    app.ws('/kept', {
+      keepRequest: true,
+      onOpen: async (conn, request) => { seen.push([request.headers['x-trace'] as string, conn.request === request, true]) },
+      messages: { has: { reply: Type.String(), handler: (conn) => conn.request?.headers['x-trace'] as string } }
+    })
+    app.ws('/ip/:name', { messages: { who: { reply: Type.Unknown(), handler: (conn) => ({ ip: conn.ip, params: conn.params }) } } })
+  })
+  const released = await connect(t, app, '/released', { headers: { 'x-trace': 'one' } })
+  t.equal((await released.request('has', null)).data, false, 'released after onOpen')
+  const kept = await connect(t, app, '/kept', { headers: { 'x-trace': 'two' } })
+  t.equal((await kept.request('has', null)).data, 'two', 'kept for the connection\'s life')
+  t.same(seen, [['one', true, false], ['two', true, true]])
+  const ip = await connect(t, app, '/ip/x')
+  t.same((await ip.request('who', null)).data, { ip: '127.0.0.1', params: { name: 'x' } })
 })
 
 test('a hook that throws answers with Fastify error handling, and the process lives', async (t) => {
@@ -157,7 +180,8 @@ test('a query-string token is redacted from the logs, and hooks still see it', a
   const app = await build(t, (app) => {
     app.ws('/chat', {
       preValidation: async (request) => { seen = (request.query as { token: string }).token },
-      messages: { url: { reply: Type.String(), handler: (conn) => conn.request.url } }
+      keepRequest: true,
+      messages: { url: { reply: Type.String(), handler: (conn) => conn.request!.url } }
     })
   }, { fastify: { logger: { level: 'info', stream: { write: (line: string) => { lines.push(line) } } } } })
   const client = await connect(t, app, '/chat?room=a&token=SECRET-123&x=1')

@@ -105,7 +105,7 @@ const rooms: ReadonlySet<string> = conn.rooms
 const joined: Promise<void> = conn.join(['a', 'b'])
 conn.leave('a')
 conn.close(4000, 'bye')
-console.log(rooms, joined, conn.id, conn.userId, conn.request.headers, conn.bufferedAmount)
+console.log(rooms, joined, conn.id, conn.userId, conn.request?.headers, conn.query, conn.ip, conn.bufferedAmount)
 
 // @ts-expect-error unknown plugin option
 await app.register(realtime, { maxPayloads: 1 })
