@@ -14,7 +14,7 @@ export const CloseCode = {
   PROTOCOL_ERROR: 1002,
   /** Invalid UTF-8 in a text frame (sent by `ws`). */
   INVALID_PAYLOAD: 1007,
-  /** Policy violation: too many frames queued before `onOpen` settled. */
+  /** Policy violation: too many frames queued before `onOpen` settled, or a run of `maxViolations` over the rate limit. */
   POLICY_VIOLATION: 1008,
   /** A frame larger than `maxPayload` (sent by `ws`). */
   MESSAGE_TOO_BIG: 1009,
@@ -22,6 +22,8 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** What the client observes when the heartbeat gives up: no close frame, the TCP connection is dropped. */
   HEARTBEAT_TIMEOUT: 1006,
+  /** The client read too slowly: over `maxBufferedBytes` unread with `slowConsumer: 'close'`. It may reconnect. */
+  SLOW_CONSUMER: 4001,
   /** Every connection of a user was closed by `disconnectUser()` (logout, ban). Do not reconnect with the same credentials. */
   DISCONNECTED: 4403
 } as const

@@ -4,9 +4,11 @@ import { BroadcastOperator } from './broadcast.js'
 import { CloseCode } from './close-codes.js'
 import type { Namespace } from './namespace.js'
 import { encodeEvent } from './protocol.js'
+import { TokenBucket, type ResolvedRateLimit } from './rate-limit.js'
+import { RealtimeError, WireErrorCode } from './wire-errors.js'
 import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
-import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kSendFrame } from './symbols.js'
+import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kSendFrame, kTake } from './symbols.js'
 
 const NO_ROOMS: ReadonlySet<string> = new Set()
 
@@ -42,6 +44,11 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   #closed = false
   #state: Record<string, unknown> | undefined
   #request: FastifyRequest | undefined
+  #bucket: TokenBucket | undefined
+  #typeBuckets: Map<string, TokenBucket> | undefined
+  #violations = 0
+  #dropped = 0
+  #slowClosed = false
 
   /** @internal */
   constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,
@@ -83,6 +90,11 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     return this.socket.bufferedAmount
   }
 
+  /** Messages dropped for this client while it read too slowly (`slowConsumer: 'drop'`). */
+  get droppedMessages (): number {
+    return this.#dropped
+  }
+
   /** A free-form object for per-connection application state. */
   get state (): Record<string, unknown> {
     this.#state ??= {}
@@ -90,15 +102,49 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   }
 
   /**
-   * Joins one or more rooms. Local membership is immediate; the promise
-   * resolves once the broker delivers the rooms' traffic from every instance
-   * (at once without Redis). It never rejects.
+   * Joins one or more rooms. Local membership is immediate (after `canJoin`);
+   * the promise resolves once the broker delivers the rooms' traffic from
+   * every instance (at once without Redis). It rejects with a RealtimeError
+   * (ROOM_LIMIT, FORBIDDEN) when a room is refused, which a handler that
+   * returns or awaits it turns into the client's error answer; a rejection
+   * nobody awaits is logged at debug level, never unhandled.
    */
   join (room: string | readonly string[]): Promise<void> {
     if (this.#closed) return Promise.resolve()
+    const rooms = typeof room === 'string' ? [room] : room
+    const limits = this.#route.limits
+    let adding = 0
+    for (const name of rooms) {
+      if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxRoomNameLength) {
+        return this.#refuseJoin(new RealtimeError(WireErrorCode.ROOM_LIMIT, `A room name has 1 to ${limits.maxRoomNameLength} characters`))
+      }
+      if (this.#rooms?.has(name) !== true) adding++
+    }
+    if ((this.#rooms?.size ?? 0) + adding > limits.maxRoomsPerConnection) {
+      return this.#refuseJoin(new RealtimeError(WireErrorCode.ROOM_LIMIT, `A connection is in at most ${limits.maxRoomsPerConnection} rooms`))
+    }
+    const canJoin = limits.canJoin
+    if (canJoin === undefined) return this.#joinNow(rooms)
+    const decided = Promise.all(rooms.map((name) => canJoin(this as Connection<any, any>, name))).then((answers) => {
+      const refused = rooms.find((_name, i) => answers[i] !== true)
+      if (refused !== undefined) throw new RealtimeError(WireErrorCode.FORBIDDEN, `Not allowed to join '${refused.slice(0, 64)}'`)
+      return this.#joinNow(rooms)
+    })
+    decided.catch((err: unknown) => this.log.debug({ err, connectionId: this.id }, 'realtime join refused'))
+    return decided
+  }
+
+  #joinNow (rooms: readonly string[]): Promise<void> {
+    if (this.#closed) return Promise.resolve()
     this.#rooms ??= new Set()
-    if (typeof room === 'string') return this.namespace[kJoin](this, this.#rooms, room)
-    return Promise.all(room.map((name) => this.namespace[kJoin](this, this.#rooms!, name))).then(noop)
+    if (rooms.length === 1) return this.namespace[kJoin](this, this.#rooms, rooms[0]!)
+    return Promise.all(rooms.map((name) => this.namespace[kJoin](this, this.#rooms!, name))).then(noop)
+  }
+
+  #refuseJoin (err: RealtimeError): Promise<void> {
+    const refused = Promise.reject(err)
+    refused.catch(() => this.log.debug({ err, connectionId: this.id }, 'realtime join refused'))
+    return refused
   }
 
   /** Leaves one or more rooms; leaving a room it is not in does nothing. */
@@ -112,9 +158,30 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     this.send(encodeEvent(type, data))
   }
 
-  /** Sends a frame as is: a string as a text frame, a Buffer as a binary frame. Dropped once closed. */
+  /**
+   * Sends a frame as is: a string as a text frame, a Buffer as a binary
+   * frame. Dropped once closed, and subject to the slow-consumer policy.
+   */
   send (data: string | Buffer): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(data)
+    if (this.#writable()) this.socket.send(data)
+  }
+
+  /** Whether a frame may go out now; applies the slow-consumer policy when the client is behind. */
+  #writable (): boolean {
+    const socket = this.socket
+    if (socket.readyState !== WebSocket.OPEN) return false
+    const limits = this.#route.limits
+    if (socket.bufferedAmount <= limits.maxBufferedBytes) return true
+    if (limits.slowConsumer === 'drop') {
+      this.#dropped++
+      limits.counters.droppedMessages++
+    } else if (!this.#slowClosed) {
+      this.#slowClosed = true
+      this.log.info({ connectionId: this.id, bufferedAmount: socket.bufferedAmount }, 'realtime closing a slow consumer')
+      // The close frame waits behind what is buffered; ws drops the socket if it is never read.
+      socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer')
+    }
+    return false
   }
 
   /** Broadcast to the members of `room` (or rooms) on every instance, this connection excepted. */
@@ -141,7 +208,33 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
 
   /** @internal a frame already encoded for many recipients */
   [kSendFrame] (frame: Buffer): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.send(frame, { binary: false })
+    if (this.#writable()) this.socket.send(frame, { binary: false })
+  }
+
+  /**
+   * @internal
+   * Takes one message from the connection's budget (`type` undefined) or a
+   * message type's; a run of `maxViolations` refusals closes with 1008.
+   */
+  [kTake] (type: string | undefined, limit: ResolvedRateLimit): boolean {
+    const now = Date.now()
+    let bucket: TokenBucket | undefined
+    if (type === undefined) {
+      bucket = this.#bucket ??= new TokenBucket(limit, now)
+    } else {
+      this.#typeBuckets ??= new Map()
+      bucket = this.#typeBuckets.get(type)
+      if (bucket === undefined) this.#typeBuckets.set(type, bucket = new TokenBucket(limit, now))
+    }
+    if (bucket.take(now)) {
+      if (type === undefined) this.#violations = 0
+      return true
+    }
+    if (limit.maxViolations > 0 && ++this.#violations >= limit.maxViolations) {
+      this.log.info({ connectionId: this.id }, 'realtime closing a client over its rate limit')
+      this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded')
+    }
+    return false
   }
 
   /**
@@ -198,6 +291,13 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   [kReceive] (data: Buffer, isBinary: boolean): void {
     this[kAlive] = true
     if (this.#closed) return
+    const limit = this.#route.limits.rateLimit
+    if (limit !== undefined && !this[kTake](undefined, limit)) {
+      if (this.socket.readyState === WebSocket.OPEN) {
+        this.#route.refuseFrame(this as Connection<any, any>, data, isBinary, WireErrorCode.RATE_LIMITED, 'Too many messages')
+      }
+      return
+    }
     if (this.#queue === undefined) {
       this.#route.handleFrame(this as Connection<any, any>, data, isBinary)
     } else if (this.#queue.length < this.#route.maxQueuedMessages * 2) {

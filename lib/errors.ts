@@ -30,6 +30,14 @@ export const FST_RT_BROKER_UNAVAILABLE = createError<[string]>(
 export const FST_RT_PRESENCE_DISABLED = createError<[string]>(
   'FST_RT_PRESENCE_DISABLED', "Presence is not enabled on '%s' (route option presence)", 500)
 
+/** The instance is at `maxConnections`: the upgrade is refused with HTTP 503. */
+export const FST_RT_TOO_MANY_CONNECTIONS = createError(
+  'FST_RT_TOO_MANY_CONNECTIONS', 'Too many connections', 503)
+
+/** The user or the IP is at `maxConnectionsPerUser` / `maxConnectionsPerIp`: the upgrade is refused with HTTP 429. */
+export const FST_RT_CONNECTION_LIMIT = createError<[string]>(
+  'FST_RT_CONNECTION_LIMIT', 'Too many connections for this %s', 429)
+
 /** Every error code above, for the README check and for callers that switch on codes. */
 export const PLUGIN_ERROR_CODES = [
   'FST_RT_INVALID_OPTION',
@@ -37,5 +45,7 @@ export const PLUGIN_ERROR_CODES = [
   'FST_RT_UNKNOWN_NAMESPACE',
   'FST_RT_ORIGIN_FORBIDDEN',
   'FST_RT_BROKER_UNAVAILABLE',
-  'FST_RT_PRESENCE_DISABLED'
+  'FST_RT_PRESENCE_DISABLED',
+  'FST_RT_TOO_MANY_CONNECTIONS',
+  'FST_RT_CONNECTION_LIMIT'
 ] as const

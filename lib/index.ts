@@ -14,7 +14,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   const options = resolveOptions(opts)
   if (!fastify.hasDecorator('websocketServer')) {
     await fastify.register(websocket, {
-      options: { maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false },
+      options: { maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false },
       // The plugin closes its own connections with 1001 (the default would send no code).
       preClose: async () => {},
       // ws finishes the close itself on a protocol error (1002, 1007, 1009);
@@ -77,6 +77,7 @@ const realtime: FastifyPluginAsync<RealtimeOptions> = fp(realtimePlugin, {
 export default realtime
 export { realtime }
 export type { RealtimeOptions, HeartbeatOptions } from './options.js'
+export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Realtime } from './realtime.js'
 export { Connection } from './connection.js'

@@ -125,7 +125,6 @@ export class Namespace<E extends EventMap = EventMap> {
 
   /** @internal */
   [kJoin] (conn: Connection<E, any>, rooms: Set<string>, room: string): Promise<void> {
-    if (typeof room !== 'string' || room.length === 0) throw new TypeError('A room name must be a non-empty string')
     if (rooms.has(room)) return this.#subscribing.get(room) ?? RESOLVED
     rooms.add(room)
     if (this.#presence !== undefined) this.#presenceChanged('join', room, conn.id, conn.userId, true)

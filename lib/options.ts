@@ -1,6 +1,7 @@
 import type { Broker } from './broker.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
 import type { RedisConnection } from './redis-broker.js'
+import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
 
 /** Protocol-level ping/pong that finds dead peers. */
 export interface HeartbeatOptions {
@@ -67,6 +68,58 @@ export interface RealtimeOptions {
    */
   userId?: (user: unknown) => string | undefined
   /**
+   * Bytes a client may have queued and unread (`bufferedAmount`) before
+   * `slowConsumer` applies to what is sent to it next.
+   * @default 1048576
+   */
+  maxBufferedBytes?: number
+  /**
+   * What happens to a client over `maxBufferedBytes`: `'close'` closes it
+   * with 4001 (it may reconnect), `'drop'` drops messages for it and counts
+   * them (`conn.droppedMessages`, `app.realtime.droppedMessages`).
+   * @default 'close'
+   */
+  slowConsumer?: 'close' | 'drop'
+  /**
+   * Inbound budget of each connection (routes and message types may set
+   * their own): over it a message is answered with RATE_LIMITED; a run of
+   * `maxViolations` closes the connection with 1008.
+   * @default false (no limit)
+   */
+  rateLimit?: RateLimitOptions | false
+  /**
+   * Open connections on this instance; one more upgrade gets HTTP 503. 0: no cap.
+   * @default 0
+   */
+  maxConnections?: number
+  /**
+   * Open connections of one user (see `userId`) on this instance; one more gets HTTP 429. 0: no cap.
+   * @default 0
+   */
+  maxConnectionsPerUser?: number
+  /**
+   * Open connections from one IP on this instance; one more gets HTTP 429. 0: no cap.
+   * @default 0
+   */
+  maxConnectionsPerIp?: number
+  /**
+   * Rooms one connection may be in; `join()` past it rejects with ROOM_LIMIT.
+   * @default 128
+   */
+  maxRoomsPerConnection?: number
+  /**
+   * Longest room name, in characters; a longer one rejects with ROOM_LIMIT.
+   * @default 255
+   */
+  maxRoomNameLength?: number
+  /**
+   * permessage-deflate (ws option object or true). Off by default: it costs
+   * memory and CPU per connection, and inflation is what compression bombs
+   * attack (`maxPayload` still bounds the inflated size).
+   * @default false
+   */
+  perMessageDeflate?: boolean | Record<string, unknown>
+  /**
    * A delivery backend. Without it (and without `redis`), delivery stays in this process.
    * @default an in-memory broker
    */
@@ -120,6 +173,15 @@ export interface ResolvedOptions {
   closeTimeout: number
   userId: (user: unknown) => string | undefined
   broker: Broker | undefined
+  maxBufferedBytes: number
+  slowConsumer: 'close' | 'drop'
+  rateLimit: ResolvedRateLimit | undefined
+  maxConnections: number
+  maxConnectionsPerUser: number
+  maxConnectionsPerIp: number
+  maxRoomsPerConnection: number
+  maxRoomNameLength: number
+  perMessageDeflate: boolean | Record<string, unknown>
   redis: RedisConnection | undefined
   redisPrefix: string
   redisSharded: boolean
@@ -135,6 +197,14 @@ export const DEFAULTS = {
   redactQueryParams: ['token', 'access_token'],
   maxQueuedMessages: 1024,
   closeTimeout: 2_000,
+  maxBufferedBytes: 1024 * 1024,
+  slowConsumer: 'close',
+  maxConnections: 0,
+  maxConnectionsPerUser: 0,
+  maxConnectionsPerIp: 0,
+  maxRoomsPerConnection: 128,
+  maxRoomNameLength: 255,
+  perMessageDeflate: false,
   redisPrefix: 'fastify-realtime',
   redisSharded: false,
   publishTimeout: 2_000,
@@ -155,6 +225,15 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     closeTimeout: nonNegativeInteger('closeTimeout', opts.closeTimeout ?? DEFAULTS.closeTimeout),
     userId: resolveFunction('userId', opts.userId, defaultUserId),
     broker: resolveBroker(opts.broker),
+    maxBufferedBytes: positiveInteger('maxBufferedBytes', opts.maxBufferedBytes ?? DEFAULTS.maxBufferedBytes),
+    slowConsumer: resolveSlowConsumer('slowConsumer', opts.slowConsumer ?? DEFAULTS.slowConsumer),
+    rateLimit: resolveRateLimit('rateLimit', opts.rateLimit),
+    maxConnections: nonNegativeInteger('maxConnections', opts.maxConnections ?? DEFAULTS.maxConnections),
+    maxConnectionsPerUser: nonNegativeInteger('maxConnectionsPerUser', opts.maxConnectionsPerUser ?? DEFAULTS.maxConnectionsPerUser),
+    maxConnectionsPerIp: nonNegativeInteger('maxConnectionsPerIp', opts.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp),
+    maxRoomsPerConnection: positiveInteger('maxRoomsPerConnection', opts.maxRoomsPerConnection ?? DEFAULTS.maxRoomsPerConnection),
+    maxRoomNameLength: positiveInteger('maxRoomNameLength', opts.maxRoomNameLength ?? DEFAULTS.maxRoomNameLength),
+    perMessageDeflate: resolveDeflate(opts.perMessageDeflate ?? DEFAULTS.perMessageDeflate),
     redis: resolveRedis(opts.redis),
     redisPrefix: stringList('redisPrefix', [opts.redisPrefix ?? DEFAULTS.redisPrefix])[0]!,
     redisSharded: boolean('redisSharded', opts.redisSharded ?? DEFAULTS.redisSharded),
@@ -162,6 +241,19 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout),
     presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl)
   }
+}
+
+/** Validates a slow-consumer policy. */
+export function resolveSlowConsumer (name: string, value: unknown): 'close' | 'drop' {
+  if (value !== 'close' && value !== 'drop') throw new FST_RT_INVALID_OPTION(name, "'close' or 'drop'")
+  return value
+}
+
+function resolveDeflate (value: unknown): boolean | Record<string, unknown> {
+  if (typeof value !== 'boolean' && (value === null || typeof value !== 'object')) {
+    throw new FST_RT_INVALID_OPTION('perMessageDeflate', 'a boolean or ws permessage-deflate options')
+  }
+  return value as boolean | Record<string, unknown>
 }
 
 function resolveRedis (redis: RedisConnection | undefined): RedisConnection | undefined {
@@ -235,7 +327,7 @@ function resolveFunction<F> (name: string, value: F | undefined, fallback: F): F
   return value
 }
 
-function positiveInteger (name: string, value: unknown): number {
+export function positiveInteger (name: string, value: unknown): number {
   if (!Number.isSafeInteger(value) || (value as number) <= 0) throw new FST_RT_INVALID_OPTION(name, 'a positive integer')
   return value as number
 }

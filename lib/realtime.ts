@@ -5,13 +5,14 @@ import type { WebSocket } from 'ws'
 import type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import { Connection } from './connection.js'
-import { FST_RT_INVALID_OPTION, FST_RT_ORIGIN_FORBIDDEN, FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
+import { FST_RT_CONNECTION_LIMIT, FST_RT_INVALID_OPTION, FST_RT_ORIGIN_FORBIDDEN, FST_RT_TOO_MANY_CONNECTIONS, FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
 import { Heartbeats } from './heartbeat.js'
 import { Namespace, type NamespaceHost } from './namespace.js'
-import { normaliseOrigin, resolveHeartbeat, resolveOrigins, type ResolvedOptions } from './options.js'
+import { normaliseOrigin, positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer, type ResolvedOptions } from './options.js'
+import { resolveRateLimit } from './rate-limit.js'
 import { PresenceTracker, type PresenceEntry } from './presence.js'
 import { compileMessages, type EventMap, type RawRouteDefinition, type JsonRouteDefinition } from './route.js'
-import { JsonRouteRuntime, RawRouteRuntime, type RouteRuntime } from './route-runtime.js'
+import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { kAdd, kAlive, kCleanup, kConnection, kDeliver, kOpen, kPresenceExpired, kReceive } from './symbols.js'
 import { clearUpgradeTimer } from './upgrade-guard.js'
 
@@ -41,6 +42,8 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   // Route values declared with defineRoute(), for namespace(route): their path may have gained a prefix.
   readonly #byRoute = new WeakMap<object, Namespace<any>>()
   readonly #users = new Map<string, Set<AnyConnection>>()
+  readonly #ips = new Map<string, number>()
+  readonly #counters = { droppedMessages: 0 }
   readonly #heartbeats = new Heartbeats()
   #sequence = 0
   #closing = false
@@ -78,6 +81,11 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     let count = 0
     for (const namespace of this.#namespaces.values()) count += namespace.size
     return count
+  }
+
+  /** Messages dropped for slow consumers (`slowConsumer: 'drop'`) on this instance. */
+  get droppedMessages (): number {
+    return this.#counters.droppedMessages
   }
 
   /** Heartbeat timers running (one per distinct setting in use), for leak checks. */
@@ -145,6 +153,11 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
 
   /** @internal NamespaceHost */
   connectionRemoved (conn: AnyConnection): void {
+    const fromIp = this.#ips.get(conn.ip)
+    if (fromIp !== undefined) {
+      if (fromIp <= 1) this.#ips.delete(conn.ip)
+      else this.#ips.set(conn.ip, fromIp - 1)
+    }
     if (conn.userId === undefined) return
     const connections = this.#users.get(conn.userId)
     if (connections !== undefined && connections.delete(conn) && connections.size === 0) {
@@ -165,6 +178,21 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
       onClose: definition.onClose as RouteRuntime['onClose'],
       maxQueuedMessages: this.#options.maxQueuedMessages,
       keepRequest: definition.keepRequest === true,
+      limits: {
+        maxBufferedBytes: definition.maxBufferedBytes === undefined
+          ? this.#options.maxBufferedBytes
+          : positiveInteger(`${fullPath} maxBufferedBytes`, definition.maxBufferedBytes),
+        slowConsumer: definition.slowConsumer === undefined
+          ? this.#options.slowConsumer
+          : resolveSlowConsumer(`${fullPath} slowConsumer`, definition.slowConsumer),
+        rateLimit: definition.rateLimit === undefined
+          ? this.#options.rateLimit
+          : resolveRateLimit(`${fullPath} rateLimit`, definition.rateLimit),
+        maxRoomsPerConnection: this.#options.maxRoomsPerConnection,
+        maxRoomNameLength: this.#options.maxRoomNameLength,
+        canJoin: definition.canJoin as RouteLimits['canJoin'],
+        counters: this.#counters
+      },
       heartbeat: heartbeat === false ? undefined : this.#heartbeats.group(heartbeat.interval, heartbeat.timeout)
     }
     let runtime: RouteRuntime
@@ -188,7 +216,11 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     for (const key of FASTIFY_ROUTE_KEYS) {
       if (definition[key] !== undefined) route[key] = definition[key]
     }
-    if (origins !== undefined) route.onRequest = [checkOrigin(origins), ...toArray(route.onRequest)]
+    // Cheap refusals first (origin, capacity), before the route's own hooks; the
+    // per-user cap last, once the auth hooks have put the user on the request.
+    const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), this.#checkCapacity]
+    route.onRequest = [...first, ...toArray(route.onRequest)]
+    if (this.#options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), this.#checkUserCapacity]
 
     const realtime = this
     const log = instance.log
@@ -220,12 +252,33 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     socket.on('message', onSocketMessage)
     socket.on('pong', onSocketPong)
     socket.on('close', onSocketClose)
+    this.#ips.set(conn.ip, (this.#ips.get(conn.ip) ?? 0) + 1)
     if (userId !== undefined) {
       let connections = this.#users.get(userId)
       if (connections === undefined) this.#users.set(userId, connections = new Set())
       connections.add(conn)
     }
     conn[kOpen](namespace[kAdd](conn))
+  }
+
+  readonly #checkCapacity = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    const { maxConnections, maxConnectionsPerIp } = this.#options
+    if (maxConnections > 0 && this.connectionCount >= maxConnections) {
+      done(new FST_RT_TOO_MANY_CONNECTIONS())
+    } else if (maxConnectionsPerIp > 0 && (this.#ips.get(request.ip) ?? 0) >= maxConnectionsPerIp) {
+      done(new FST_RT_CONNECTION_LIMIT('IP address'))
+    } else {
+      done()
+    }
+  }
+
+  readonly #checkUserCapacity = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
+    const userId = this.#options.userId((request as { user?: unknown }).user)
+    if (userId !== undefined && (this.#users.get(userId)?.size ?? 0) >= this.#options.maxConnectionsPerUser) {
+      done(new FST_RT_CONNECTION_LIMIT('user'))
+    } else {
+      done()
+    }
   }
 
   /** @internal preClose: refuse new connections, close open ones with 1001, wait for them within closeTimeout */

@@ -1,14 +1,28 @@
 import type { FastifyRequest } from 'fastify'
 import type { Connection } from './connection.js'
 import type { HeartbeatGroup } from './heartbeat.js'
+import type { ResolvedRateLimit } from './rate-limit.js'
 import { encodeError, encodePong, encodeReply, parseEnvelope, ProtocolFault, type RequestId } from './protocol.js'
 import type { CompiledMessage } from './route.js'
+import { kTake } from './symbols.js'
 import { RealtimeError, WireErrorCode, type WireErrorDetail } from './wire-errors.js'
 
 type AnyConnection = Connection<any, any>
 
 /** How many validation problems an error answer lists at most. */
 const MAX_DETAILS = 10
+
+/** A route's resource limits, resolved against the plugin's. */
+export interface RouteLimits {
+  readonly maxBufferedBytes: number
+  readonly slowConsumer: 'close' | 'drop'
+  readonly rateLimit: ResolvedRateLimit | undefined
+  readonly maxRoomsPerConnection: number
+  readonly maxRoomNameLength: number
+  readonly canJoin: ((conn: AnyConnection, room: string) => boolean | Promise<boolean>) | undefined
+  /** Shared with the plugin: messages dropped for slow consumers, all routes together. */
+  readonly counters: { droppedMessages: number }
+}
 
 /** What a registered route does with inbound frames and lifecycle events. */
 export interface RouteRuntime {
@@ -19,7 +33,10 @@ export interface RouteRuntime {
   readonly heartbeat: HeartbeatGroup | undefined
   /** Whether connections keep their upgrade request after `onOpen`. */
   readonly keepRequest: boolean
+  readonly limits: RouteLimits
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
+  /** Answers a frame that will not be handled (over budget), with its id when it has one. */
+  refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void
 }
 
 interface Lifecycle {
@@ -28,24 +45,38 @@ interface Lifecycle {
   maxQueuedMessages: number
   heartbeat: HeartbeatGroup | undefined
   keepRequest: boolean
+  limits: RouteLimits
 }
 
-/** A route speaking the envelope: parse, validate, dispatch, answer. */
-export class JsonRouteRuntime implements RouteRuntime {
+/** What every route runtime holds: its lifecycle hooks and limits. */
+abstract class BaseRouteRuntime implements RouteRuntime {
   readonly onOpen: RouteRuntime['onOpen']
   readonly onClose: RouteRuntime['onClose']
   readonly maxQueuedMessages: number
   readonly heartbeat: HeartbeatGroup | undefined
   readonly keepRequest: boolean
-  readonly #messages: Map<string, CompiledMessage>
+  readonly limits: RouteLimits
 
-  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle) {
-    this.#messages = messages
+  constructor (lifecycle: Lifecycle) {
     this.onOpen = lifecycle.onOpen
     this.onClose = lifecycle.onClose
     this.maxQueuedMessages = lifecycle.maxQueuedMessages
     this.heartbeat = lifecycle.heartbeat
     this.keepRequest = lifecycle.keepRequest
+    this.limits = lifecycle.limits
+  }
+
+  abstract handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
+  abstract refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void
+}
+
+/** A route speaking the envelope: parse, validate, dispatch, answer. */
+export class JsonRouteRuntime extends BaseRouteRuntime {
+  readonly #messages: Map<string, CompiledMessage>
+
+  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle) {
+    super(lifecycle)
+    this.#messages = messages
   }
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
@@ -68,6 +99,10 @@ export class JsonRouteRuntime implements RouteRuntime {
       conn.send(encodeError(id, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`))
       return
     }
+    if (compiled.rateLimit !== undefined && !conn[kTake](type, compiled.rateLimit)) {
+      conn.send(encodeError(id, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`))
+      return
+    }
     if (compiled.validator !== undefined && !compiled.validator.Check(message.data)) {
       conn.send(encodeError(id, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
         validationDetails(compiled, message.data)))
@@ -86,25 +121,24 @@ export class JsonRouteRuntime implements RouteRuntime {
       answer(conn, type, id, result)
     }
   }
+
+  refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void {
+    const parsed = isBinary ? undefined : parseEnvelope(data.toString())
+    conn.send(encodeError(parsed === undefined || parsed instanceof ProtocolFault ? undefined : parsed.id, code, message))
+  }
 }
 
 /** A raw route: every frame goes to `onMessage` untouched. */
-export class RawRouteRuntime implements RouteRuntime {
-  readonly onOpen: RouteRuntime['onOpen']
-  readonly onClose: RouteRuntime['onClose']
-  readonly maxQueuedMessages: number
-  readonly heartbeat: HeartbeatGroup | undefined
-  readonly keepRequest: boolean
+export class RawRouteRuntime extends BaseRouteRuntime {
   readonly #onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown
 
   constructor (onMessage: (conn: AnyConnection, data: Buffer, isBinary: boolean) => unknown, lifecycle: Lifecycle) {
+    super(lifecycle)
     this.#onMessage = onMessage
-    this.onOpen = lifecycle.onOpen
-    this.onClose = lifecycle.onClose
-    this.maxQueuedMessages = lifecycle.maxQueuedMessages
-    this.heartbeat = lifecycle.heartbeat
-    this.keepRequest = lifecycle.keepRequest
   }
+
+  /** A raw protocol has no error frame: an over-budget frame is dropped. */
+  refuseFrame (): void {}
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
     try {

@@ -6,6 +6,7 @@ import type { Connection } from './connection.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
 import { RESERVED_TYPES } from './protocol.js'
 import type { HeartbeatOptions } from './options.js'
+import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
 
 /** Server events of a route: event name -> TypeBox schema of its `data`. */
 export type EventMap = Record<string, TSchema>
@@ -44,6 +45,8 @@ export type MessageDefinitions<D, R, C> = {
     data?: D[K]
     /** Receives the validated `data`; what it returns is the reply. */
     handler: MessageHandler<D[K], K extends keyof R ? R[K] : undefined, C>
+    /** An inbound budget for this message type alone, on top of the route's. */
+    rateLimit?: RateLimitOptions
   }
 } & {
   [K in keyof R]: {
@@ -73,6 +76,17 @@ export interface RouteCommon<C> extends UpgradeRouteOptions {
   heartbeat?: HeartbeatOptions | false
   /** Overrides the plugin's `allowedOrigins` for this route. */
   allowedOrigins?: readonly string[]
+  /** Overrides the plugin's `maxBufferedBytes` for this route. */
+  maxBufferedBytes?: number
+  /** Overrides the plugin's `slowConsumer` policy for this route. */
+  slowConsumer?: 'close' | 'drop'
+  /** Overrides the plugin's inbound `rateLimit` for this route (`false`: none). */
+  rateLimit?: RateLimitOptions | false
+  /**
+   * Decides whether a connection may join a room; `false` rejects the join
+   * with FORBIDDEN and nothing from the room reaches the connection.
+   */
+  canJoin?: (conn: C, room: string) => boolean | Promise<boolean>
   /**
    * Keeps `conn.request` for the connection's whole life instead of
    * releasing it after `onOpen` (about 1.6 KB more per connection).
@@ -122,6 +136,7 @@ export function defineRoute (route: unknown): unknown {
 export interface CompiledMessage {
   readonly validator: Validator | undefined
   readonly handler: (conn: Connection<EventMap>, data: unknown) => unknown
+  readonly rateLimit: ResolvedRateLimit | undefined
 }
 
 /** Compiles every `data` schema once, at registration, and checks the declaration. */
@@ -133,13 +148,14 @@ export function compileMessages (path: string, messages: Record<string, unknown>
   }
   for (const [type, spec] of Object.entries(messages)) {
     if (RESERVED_TYPES.has(type)) throw new FST_RT_RESERVED_TYPE(type)
-    const def = spec as { data?: TSchema, handler?: unknown }
+    const def = spec as { data?: TSchema, handler?: unknown, rateLimit?: RateLimitOptions }
     if (def === null || typeof def !== 'object' || typeof def.handler !== 'function') {
       throw new FST_RT_INVALID_OPTION(`${path} messages.${type}.handler`, 'a function')
     }
     compiled.set(type, {
       validator: def.data === undefined ? undefined : Compile(def.data),
-      handler: def.handler as CompiledMessage['handler']
+      handler: def.handler as CompiledMessage['handler'],
+      rateLimit: resolveRateLimit(`${path} messages.${type}.rateLimit`, def.rateLimit)
     })
   }
   return compiled

@@ -16,8 +16,12 @@ export const WireErrorCode = {
   VALIDATION_FAILED: 'VALIDATION_FAILED',
   /** The handler threw or rejected; the cause is logged on the server, never sent. */
   INTERNAL: 'INTERNAL',
-  /** The handler refused the request (thrown as `new RealtimeError('FORBIDDEN', ...)`). */
-  FORBIDDEN: 'FORBIDDEN'
+  /** The handler refused the request (thrown as `new RealtimeError('FORBIDDEN', ...)`), or `canJoin` refused a room. */
+  FORBIDDEN: 'FORBIDDEN',
+  /** Over the connection's (or the message type's) inbound budget; the message was not handled. */
+  RATE_LIMITED: 'RATE_LIMITED',
+  /** A join past `maxRoomsPerConnection`, or a room name longer than `maxRoomNameLength`. */
+  ROOM_LIMIT: 'ROOM_LIMIT'
 } as const
 
 export type WireErrorCode = typeof WireErrorCode[keyof typeof WireErrorCode]
