@@ -46,6 +46,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   } as unknown as FastifyInstance['ws'])
 
   const removeGuard = installUpgradeGuard(fastify.server, {
+    closing: () => realtime.closing,
     upgradeTimeout: options.upgradeTimeout,
     redactQueryParams: options.redactQueryParams,
     log: fastify.log

@@ -88,6 +88,11 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     return this.#counters.droppedMessages
   }
 
+  /** Whether `app.close()` has begun: new upgrades are refused with 503. */
+  get closing (): boolean {
+    return this.#closing
+  }
+
   /** Heartbeat timers running (one per distinct setting in use), for leak checks. */
   get heartbeatTimers (): number {
     return this.#heartbeats.running
@@ -240,6 +245,12 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     log: FastifyBaseLogger): void {
     clearUpgradeTimer(request.raw)
     releaseUpgradeObjects(socket, request)
+    // The client may have reset the TCP connection while the hooks ran; its
+    // 'close' has been emitted already, so ws would never report this socket closed.
+    if (request.raw.socket.destroyed) {
+      socket.terminate()
+      return
+    }
     if (this.#closing) {
       socket.close(CloseCode.GOING_AWAY, 'server shutting down')
       return

@@ -18,6 +18,8 @@ type UpgradeRequest = IncomingMessage & {
 const REDACTED = '[REDACTED]'
 
 export interface UpgradeGuardOptions {
+  /** Whether the app is shutting down: new upgrades are refused at once. */
+  closing: () => boolean
   upgradeTimeout: number
   redactQueryParams: readonly string[]
   log: FastifyBaseLogger
@@ -29,6 +31,12 @@ export function installUpgradeGuard (server: Server, options: UpgradeGuardOption
   const redact = redactQueryParams.length > 0 ? new Set(redactQueryParams) : undefined
 
   function onUpgrade (request: UpgradeRequest, socket: Duplex): void {
+    if (options.closing()) {
+      // Fastify would answer 503 too, but leave the socket open: a client that
+      // keeps it open would hold app.close() forever.
+      refuse(socket, 503, 'FST_RT_CLOSING', 'Service Unavailable', 'Server is shutting down')
+      return
+    }
     if (redact !== undefined) redactUrl(request, redact)
     if (upgradeTimeout === 0) return
     const timer = setTimeout(refuseUpgrade, upgradeTimeout, request, socket, log)
@@ -59,12 +67,17 @@ function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBas
   log.warn({ url: request.url }, 'realtime upgrade timed out in its hooks; refused with 503')
   // Nothing was written yet means no hook has answered: the status line is ours to send.
   if ((socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) {
-    const body = '{"statusCode":503,"code":"FST_RT_UPGRADE_TIMEOUT","error":"Service Unavailable","message":"Upgrade timed out"}'
-    socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n' +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
+    refuse(socket, 503, 'FST_RT_UPGRADE_TIMEOUT', 'Service Unavailable', 'Upgrade timed out')
   } else {
     socket.destroy()
   }
+}
+
+/** Answers an upgrade with an HTTP error and closes its socket for good. */
+function refuse (socket: Duplex, statusCode: number, code: string, error: string, message: string): void {
+  const body = JSON.stringify({ statusCode, code, error, message })
+  socket.end(`HTTP/1.1 ${statusCode} ${error}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
 }
 
 function redactUrl (request: UpgradeRequest, redact: ReadonlySet<string>): void {
