@@ -191,3 +191,23 @@ export function deferred<T = void> (): { promise: Promise<T>, resolve: (value: T
   const promise = new Promise<T>((res) => { resolve = res })
   return { promise, resolve }
 }
+
+/**
+ * Waits for a condition of the server's own bookkeeping (a count, a map),
+ * a bounded number of event-loop turns: the server's close handling runs in
+ * between. For conditions no event announces.
+ */
+export async function waitUntil (condition: () => boolean, turns = 10_000): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    if (condition()) return
+    await new Promise((resolve) => setImmediate(resolve))
+  }
+  throw new Error('condition not reached')
+}
+
+/** Connects to a route of the chat test apps as `user` (`?user=`) and joins rooms, each join answered. */
+export async function member (t: TestContext, app: FastifyInstance, user: string, rooms: string[] = [], path = '/chat'): Promise<TestClient> {
+  const client = await connect(t, app, `${path}?user=${user}`)
+  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
+  return client
+}

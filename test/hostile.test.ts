@@ -3,7 +3,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { test } from 'tap'
 import { Type } from 'typebox'
 import WebSocket from 'ws'
-import { build, connect, deferred, guardProcess, httpUrl, refusedUpgrade, type TestClient } from './helper.js'
+import { build, connect, deferred, guardProcess, httpUrl, refusedUpgrade, type TestClient, waitUntil } from './helper.js'
 import type { FastifyInstance } from 'fastify'
 
 /*
@@ -201,12 +201,4 @@ test('Node refuses a slowloris upgrade with 408 and the server goes on', async (
 
 async function connections (app: FastifyInstance): Promise<number> {
   return new Promise((resolve, reject) => app.server.getConnections((err, count) => err ? reject(err) : resolve(count)))
-}
-
-async function waitUntil (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  throw new Error('condition not reached')
 }

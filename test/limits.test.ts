@@ -2,7 +2,7 @@ import { test } from 'tap'
 import rateLimit from '@fastify/rate-limit'
 import { Type } from 'typebox'
 import WebSocket from 'ws'
-import { build, connect, guardProcess, refusedUpgrade, type TestClient } from './helper.js'
+import { build, connect, guardProcess, refusedUpgrade, type TestClient, waitUntil } from './helper.js'
 
 function pauseReading (client: TestClient): { resume (): void } {
   const socket = (client.ws as unknown as { _socket: { pause (): void, resume (): void } })._socket
@@ -195,13 +195,3 @@ test('compression is off by default; when on, a compression bomb is refused with
   const client = await connect(t, plain, '/p')
   t.equal(client.ws.extensions, '', 'off by default')
 })
-
-/** Waits for a condition of the server's own bookkeeping, a bounded number of event-loop turns. */
-async function waitUntil (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 10_000; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  throw new Error('condition not reached')
-}
-

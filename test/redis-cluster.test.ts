@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { Cluster } from 'ioredis'
 import { RealtimeEmitter } from '../lib/index.js'
-import { connect, type TestClient, type TestContext } from './helper.js'
+import { connect, type TestClient, type TestContext, member } from './helper.js'
 import { chatInstance } from './support/instances.js'
 import { redisClusterFor } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
@@ -11,11 +11,6 @@ import type { FastifyInstance } from 'fastify'
  * against a real 3-master Redis Cluster the suite starts on free ports.
  */
 
-async function member (t: TestContext, app: FastifyInstance, user: string, rooms: string[]): Promise<TestClient> {
-  const client = await connect(t, app, `/chat?user=${user}`)
-  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
-  return client
-}
 
 test('sharded pub/sub on a Redis Cluster carries rooms, namespaces, user commands and the emitter', async (t) => {
   const cluster = await redisClusterFor(t)

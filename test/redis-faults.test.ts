@@ -2,17 +2,12 @@ import { once } from 'node:events'
 import { test } from 'tap'
 import Fastify from 'fastify'
 import realtime, { type RedisBrokerStats } from '../lib/index.js'
-import { connect, guardProcess, type TestClient } from './helper.js'
+import { connect, guardProcess, type TestClient, member } from './helper.js'
 import { freePort } from './support/example-server.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor, startRedis } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
 
-async function member (t: Parameters<typeof chatInstance>[0], app: FastifyInstance, user: string, rooms: string[] = []): Promise<TestClient> {
-  const client = await connect(t, app, `/chat?user=${user}`)
-  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
-  return client
-}
 
 function stats (app: FastifyInstance): RedisBrokerStats {
   return app.realtime.broker.stats as RedisBrokerStats

@@ -4,7 +4,7 @@ import Fastify from 'fastify'
 import { Redis } from 'ioredis'
 import { Type } from 'typebox'
 import realtime, { RealtimeEmitter } from '../lib/index.js'
-import { connect, guardProcess, httpUrl, type TestClient } from './helper.js'
+import { connect, guardProcess, httpUrl, type TestClient, member } from './helper.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
@@ -13,11 +13,6 @@ import type { FastifyInstance } from 'fastify'
  * Two instances in one process, one real redis-server started by the suite.
  */
 
-async function member (t: Parameters<typeof chatInstance>[0], app: FastifyInstance, user: string, rooms: string[] = []): Promise<TestClient> {
-  const client = await connect(t, app, `/chat?user=${user}`)
-  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
-  return client
-}
 
 /**
  * Proves what `client` did and did not receive: sends a sentinel event to

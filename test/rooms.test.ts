@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { Type } from 'typebox'
 import type { FastifyInstance } from 'fastify'
-import { build, connect, httpUrl, type TestClient } from './helper.js'
+import { build, connect, httpUrl, type TestClient, member, waitUntil } from './helper.js'
 
 const said = Type.Object({ room: Type.String(), text: Type.String(), from: Type.String() })
 
@@ -43,11 +43,6 @@ async function chatApp (t: Parameters<typeof build>[0]): Promise<FastifyInstance
   })
 }
 
-async function member (t: Parameters<typeof build>[0], app: FastifyInstance, user: string, rooms: string[], path = '/chat'): Promise<TestClient> {
-  const client = await connect(t, app, `${path}?user=${user}`)
-  for (const room of rooms) t.match(await client.request('join', { room }), { type: 'reply' })
-  return client
-}
 
 /** Sends a sentinel to the whole namespace; resolves once `client` has it, with what came before it. */
 async function framesBefore (app: FastifyInstance, client: TestClient, path = '/chat'): Promise<any[]> {
@@ -141,7 +136,8 @@ test('join, leave and local counts; closing removes every membership', async (t)
   await alice.request('leave', { room: 'never-joined' })
   t.same(chat.roomNames().sort(), ['b', 'user:alice'])
   await alice.close()
-  t.same(await waitFor(() => chat.size === 0 ? chat.roomNames() : undefined), [])
+  await waitUntil(() => chat.size === 0)
+  t.same(chat.roomNames(), [])
 })
 
 test('no leaked memberships after many connect/join/close cycles', async (t) => {
@@ -155,20 +151,10 @@ test('no leaked memberships after many connect/join/close cycles', async (t) => 
     }))
     await Promise.all(clients.map((client, i) => i % 2 === 0 ? client.close() : (client.ws.terminate(), client.closed)))
   }
-  await waitFor(() => chat.size === 0 || undefined)
+  await waitUntil(() => chat.size === 0)
   t.equal(chat.size, 0)
   t.same(chat.roomNames(), [], 'room index empty')
   t.equal(notifications.size, 0)
   t.same(app.realtime.userConnections('u0-0'), [], 'user index empty')
   t.equal(app.realtime.heartbeatTimers, 0, 'no heartbeat timer without connections')
 })
-
-/** Polls a condition on the event loop (no timers): the server's close handling runs in between. */
-async function waitFor<T> (probe: () => T | undefined, attempts = 10_000): Promise<T> {
-  for (let i = 0; i < attempts; i++) {
-    const value = probe()
-    if (value !== undefined) return value
-    await new Promise((resolve) => setImmediate(resolve))
-  }
-  throw new Error('condition not reached')
-}
