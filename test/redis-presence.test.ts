@@ -137,3 +137,19 @@ test('a hung instance (SIGSTOP) does not stall presence queries; its entries exp
   }
   t.equal(count, 2, 'back once the instance refreshes')
 })
+
+test('a dead peer found by the heartbeat leaves its rooms once, and members on every instance hear it', async (t) => {
+  const redis = await redisFor(t)
+  const a = await chatInstance(t, redis.url, { presenceTtl: 30_000, heartbeat: { interval: 100, timeout: 50 } })
+  const b = await chatInstance(t, redis.url, { presenceTtl: 30_000, heartbeat: false })
+  const watcher = await presenceMember(t, b, 'watcher', 'room')
+  const dead = await presenceMember(t, a, 'dead', 'room')
+  await presenceEvents(watcher, 'join', 1)
+  ;(dead.ws as unknown as { _socket: { pause (): void } })._socket.pause()
+  const [leave] = await presenceEvents(watcher, 'leave', 1)
+  t.match(leave, { action: 'leave', room: 'room', userId: 'dead' })
+  t.equal(await b.realtime.namespace('/presence').presenceCount('room'), 1, 'presence updated at once, not at TTL')
+  // Exactly once: the next presence frame is the sentinel's join, not a second leave.
+  await presenceMember(t, a, 'sentinel', 'room')
+  t.match(await watcher.next(), { type: 'presence', data: { action: 'join', userId: 'sentinel' } })
+})
