@@ -24,6 +24,8 @@ export const CloseCode = {
   HEARTBEAT_TIMEOUT: 1006,
   /** The client read too slowly: over `maxBufferedBytes` unread with `slowConsumer: 'close'`. It may reconnect. */
   SLOW_CONSUMER: 4001,
+  /** The session ended (`conn.expireAt()` reached): reconnect only with fresh credentials. */
+  SESSION_EXPIRED: 4401,
   /** Every connection of a user was closed by `disconnectUser()` (logout, ban). Do not reconnect with the same credentials. */
   DISCONNECTED: 4403
 } as const

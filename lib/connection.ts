@@ -49,6 +49,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   #violations = 0
   #dropped = 0
   #slowClosed = false
+  #expiry: NodeJS.Timeout | undefined
 
   /** @internal */
   constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,
@@ -201,6 +202,24 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     }
   }
 
+  /**
+   * Closes the connection with 4401 (session expired) at `at` (epoch ms),
+   * e.g. the `exp` of the token it authenticated with. A later call moves
+   * the deadline; `undefined` clears it.
+   */
+  expireAt (at: number | Date | undefined): void {
+    clearTimeout(this.#expiry)
+    this.#expiry = undefined
+    if (at === undefined || this.#closed) return
+    const delay = Math.max(0, +at - Date.now())
+    // setTimeout cannot wait longer than 2^31-1 ms (24.8 days); a later deadline is checked again then.
+    this.#expiry = setTimeout(() => {
+      if (Date.now() >= +at) this.close(CloseCode.SESSION_EXPIRED, 'session expired')
+      else this.expireAt(at)
+    }, Math.min(delay, 2 ** 31 - 1))
+    this.#expiry.unref()
+  }
+
   /** Drops the TCP connection without a close handshake (the peer sees 1006). */
   terminate (): void {
     this.socket.terminate()
@@ -313,6 +332,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     if (this.#closed) return
     this.#closed = true
     this.#queue = undefined
+    clearTimeout(this.#expiry)
     this.#route.heartbeat?.delete(this)
     // Rooms stay readable in onClose; the room index no longer lists this connection.
     this.namespace[kRemove](this, this.#rooms)

@@ -227,3 +227,32 @@ test('a non-upgrade GET on a WebSocket route is a 404, not a crash', async (t) =
   const response = await fetch(wsUrl(app, '/chat').replace('ws:', 'http:'))
   t.equal(response.status, 404)
 })
+
+test('expireAt closes the connection with 4401 when the session ends, and can be moved or cleared', async (t) => {
+  const app = await build(t, (app) => {
+    app.ws('/session', {
+      onOpen: (conn) => {
+        const mode = conn.query.mode
+        if (mode === 'soon') conn.expireAt(Date.now() + 300)
+        if (mode === 'moved') {
+          conn.expireAt(Date.now() + 100)
+          conn.expireAt(new Date(Date.now() + 400))
+        }
+        if (mode === 'cleared') {
+          conn.expireAt(Date.now() + 100)
+          conn.expireAt(undefined)
+        }
+      }
+    })
+  })
+  const started = Date.now()
+  const soon = await connect(t, app, '/session?mode=soon')
+  const moved = await connect(t, app, '/session?mode=moved')
+  const cleared = await connect(t, app, '/session?mode=cleared')
+  t.same(await soon.closed, { code: 4401, reason: 'session expired' })
+  t.ok(Date.now() - started >= 290, 'not before the deadline')
+  t.same(await moved.closed, { code: 4401, reason: 'session expired' })
+  t.ok(Date.now() - started >= 390, 'the moved deadline applies')
+  cleared.send({ type: 'ping' })
+  t.same(await cleared.next(), { type: 'pong' }, 'a cleared deadline closes nothing')
+})
