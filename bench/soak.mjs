@@ -19,6 +19,8 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 
 const SELF = fileURLToPath(import.meta.url)
+// About half a kilobyte a message, so the never-reading client fills its socket buffers within minutes.
+const PAD = 'x'.repeat(400)
 const role = process.argv[2] ?? 'main'
 
 if (role === 'instance') await runInstance(process.argv[3])
@@ -50,7 +52,7 @@ async function runInstance (redis) {
         while (seq < due && seq < message.total) {
           const room = seq % message.rooms
           const at = Date.now()
-          ns.to(`r${room}`).emit('tick', { room, seq: roomSeqs[room]++, at }).catch(() => {})
+          ns.to(`r${room}`).emit('tick', { room, seq: roomSeqs[room]++, at, pad: PAD }).catch(() => {})
           batch.push(at)
           seq++
         }
