@@ -4,6 +4,7 @@ import Fastify from 'fastify'
 import realtime, { type RedisBrokerStats } from '../lib/index.js'
 import { connect, guardProcess, type TestClient, member } from './helper.js'
 import { freePort } from './support/example-server.js'
+import { childInstance, childMember } from './support/child-instance.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor, startRedis } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
@@ -127,4 +128,30 @@ test('a paused Redis delays but loses nothing, in order; past publishTimeout the
     'each push rejected after publishTimeout')
   await redis.resume()
   for (const n of [1, 2, 3]) t.same(await remoteB.next(), { type: 'seq', data: n }, 'delivered late, in order')
+})
+
+test('a subscriber Redis cuts for falling behind reconnects; the loss is noticed and later messages arrive', async (t) => {
+  const redis = await redisFor(t)
+  await redis.command('CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 1mb 512kb 1')
+  const a = await chatInstance(t, redis.url)
+  const b = await childInstance(t, redis.url, 30_000)
+  const onB = await childMember(t, b.port, 'b1', 'room')
+  const presence = a.realtime.namespace('/presence')
+  b.child.kill('SIGSTOP')
+  // About 30 MiB for a subscriber that reads nothing: Redis drops it past the 1 MB hard limit.
+  const pad = 'x'.repeat(10 * 1024)
+  for (let i = 0; i < 3000; i++) presence.to('room').emit('presence', { pad }).catch(() => {})
+  await presence.to('room').emit('presence', { pad: 'flush' })
+  const subscribers = String(await redis.command('CLIENT', 'LIST', 'TYPE', 'pubsub')).trim().split('\n')
+  t.equal(subscribers.length, 1, "Redis cut the stopped instance's subscriber; only A's is left")
+  b.child.kill('SIGCONT')
+  t.same(JSON.parse(await b.nextLine()), { broker: 'down' }, 'the instance noticed (broker:down)')
+  t.same(JSON.parse(await b.nextLine()), { broker: 'up' }, 'and came back (broker:up)')
+  // Whatever reached B before the cut is flushed to its client; then later messages flow again.
+  await presence.to('room').emit('presence', { pad: 'after' })
+  for (;;) {
+    const frame = await onB.next()
+    if (frame.data?.pad === 'after') break
+  }
+  t.pass('a message published after the reconnect arrived')
 })

@@ -1,36 +1,15 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import WebSocket from 'ws'
-import { connect, TestClient, type TestContext } from './helper.js'
+import { connect, type TestClient, type TestContext } from './helper.js'
+import { childInstance, childMember } from './support/child-instance.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor } from './support/redis.js'
 import realtime from '../lib/index.js'
 
-const CHILD = fileURLToPath(new URL('./support/instance-child.mjs', import.meta.url))
 const TTL = 600
 
 async function presenceMember (t: TestContext, app: FastifyInstance, user: string, room: string): Promise<TestClient> {
   const client = await connect(t, app, `/presence?user=${user}`)
-  t.match(await client.request('join', { room }), { type: 'reply' })
-  return client
-}
-
-/** An instance in a child process; resolves with its port. */
-async function childInstance (t: TestContext, redisUrl: string): Promise<{ port: number, child: ReturnType<typeof spawn> }> {
-  const child = spawn(process.execPath, [CHILD, redisUrl, String(TTL)], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const [line] = await once(child.stdout!.setEncoding('utf8'), 'data') as [string]
-  return { port: (JSON.parse(line) as { port: number }).port, child }
-}
-
-async function childMember (t: TestContext, port: number, user: string, room: string): Promise<TestClient> {
-  const ws = new WebSocket(`ws://127.0.0.1:${port}/presence?user=${user}`)
-  const client = new TestClient(ws)
-  t.teardown(() => { ws.terminate() })
-  await once(ws, 'open')
   t.match(await client.request('join', { room }), { type: 'reply' })
   return client
 }
@@ -98,7 +77,7 @@ test('an instance killed with SIGKILL: its entries expire within the TTL and the
   const redis = await redisFor(t)
   const b = await chatInstance(t, redis.url, { presenceTtl: TTL })
   const watcher = await presenceMember(t, b, 'watcher', 'room')
-  const { port, child } = await childInstance(t, redis.url)
+  const { port, child } = await childInstance(t, redis.url, TTL)
   await childMember(t, port, 'doomed-1', 'room')
   await childMember(t, port, 'doomed-2', 'room')
   await presenceEvents(watcher, 'join', 2)
@@ -119,7 +98,7 @@ test('a hung instance (SIGSTOP) does not stall presence queries; its entries exp
   const redis = await redisFor(t)
   const b = await chatInstance(t, redis.url, { presenceTtl: TTL })
   const watcher = await presenceMember(t, b, 'watcher', 'room')
-  const { port, child } = await childInstance(t, redis.url)
+  const { port, child } = await childInstance(t, redis.url, TTL)
   await childMember(t, port, 'sleepy', 'room')
   await presenceEvents(watcher, 'join', 1)
   child.kill('SIGSTOP')
