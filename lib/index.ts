@@ -32,7 +32,8 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
       prefix: options.redisPrefix,
       sharded: options.redisSharded,
       publishTimeout: options.publishTimeout,
-      readyTimeout: options.redisReadyTimeout
+      readyTimeout: options.redisReadyTimeout,
+      healthCheckInterval: options.redisHealthCheckInterval
     }))
   const realtime = new Realtime(options, broker, fastify.log)
   await broker.start(realtime)

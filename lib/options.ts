@@ -154,6 +154,12 @@ export interface RealtimeOptions {
    */
   redisReadyTimeout?: number
   /**
+   * Milliseconds between health-check PINGs on the Redis subscriber; an
+   * unanswered one reconnects it (detects dead network paths). 0: off.
+   * @default 5000
+   */
+  redisHealthCheckInterval?: number
+  /**
    * Milliseconds a presence entry outlives its instance's last refresh
    * (refreshes run every ttl / 3): the entries of an instance that died
    * expire within this time, and leave events follow within 4/3 of it.
@@ -187,6 +193,7 @@ export interface ResolvedOptions {
   redisSharded: boolean
   publishTimeout: number
   redisReadyTimeout: number
+  redisHealthCheckInterval: number
   presenceTtl: number
 }
 
@@ -209,6 +216,7 @@ export const DEFAULTS = {
   redisSharded: false,
   publishTimeout: 2_000,
   redisReadyTimeout: 10_000,
+  redisHealthCheckInterval: 5_000,
   presenceTtl: 30_000
 } as const
 
@@ -239,6 +247,7 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     redisSharded: boolean('redisSharded', opts.redisSharded ?? DEFAULTS.redisSharded),
     publishTimeout: positiveInteger('publishTimeout', opts.publishTimeout ?? DEFAULTS.publishTimeout),
     redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout),
+    redisHealthCheckInterval: nonNegativeInteger('redisHealthCheckInterval', opts.redisHealthCheckInterval ?? DEFAULTS.redisHealthCheckInterval),
     presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl)
   }
 }

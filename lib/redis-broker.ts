@@ -29,6 +29,14 @@ export interface RedisBrokerOptions {
    * @default 10000
    */
   readyTimeout?: number
+  /**
+   * Milliseconds between PINGs on the subscriber connection; one not
+   * answered within the same time drops and reopens the connection. An idle
+   * subscriber would otherwise never notice a half-open TCP connection
+   * (a dead network path, a hung Redis). `0` turns it off.
+   * @default 5000
+   */
+  healthCheckInterval?: number
 }
 
 /** Counters of what crossed the broker, for metrics. */
@@ -74,6 +82,8 @@ export class RedisBroker implements Broker {
   #sub: Client | undefined
   #status: BrokerStatus = 'down'
   #closing = false
+  #healthCheck: NodeJS.Timeout | undefined
+  #checking = false
 
   constructor (options: RedisBrokerOptions) {
     this.#connection = options.redis
@@ -81,7 +91,8 @@ export class RedisBroker implements Broker {
       prefix: options.prefix ?? 'fastify-realtime',
       sharded: options.sharded ?? false,
       publishTimeout: options.publishTimeout ?? 2000,
-      readyTimeout: options.readyTimeout ?? 10_000
+      readyTimeout: options.readyTimeout ?? 10_000,
+      healthCheckInterval: options.healthCheckInterval ?? 5000
     }
     this.#channels = new Channels(this.#options.prefix)
   }
@@ -114,6 +125,7 @@ export class RedisBroker implements Broker {
     try {
       await Promise.all([ready(pub, this.#options.readyTimeout), ready(sub, this.#options.readyTimeout)])
       await this.#subscribe([this.#channels.commands])
+      this.#startHealthCheck()
     } catch (err) {
       await this.close()
       throw err
@@ -148,6 +160,7 @@ export class RedisBroker implements Broker {
 
   async close (): Promise<void> {
     this.#closing = true
+    clearInterval(this.#healthCheck)
     this.#wanted.clear()
     for (const [client, event, listener] of this.#attached) client.off(event, listener)
     this.#attached.length = 0
@@ -198,6 +211,26 @@ export class RedisBroker implements Broker {
     this.#subscribe(channels).then(
       () => this.#setStatus(this.#publisher?.client.status === 'ready' ? 'up' : 'down'),
       (err: unknown) => this.#host?.log.warn({ err }, 'realtime redis resubscribe failed; retried on next reconnect'))
+  }
+
+  #startHealthCheck (): void {
+    const interval = this.#options.healthCheckInterval
+    // A cluster's sharded subscribers are several connections, watched by ioredis itself.
+    if (interval === 0 || this.#options.sharded) return
+    this.#healthCheck = setInterval(() => {
+      const sub = this.#sub
+      if (sub === undefined || sub.status !== 'ready' || this.#checking) return
+      this.#checking = true
+      withTimeout((sub as Redis).ping(), interval, 'subscriber PING not answered').then(() => {
+        this.#checking = false
+      }, (err: unknown) => {
+        this.#checking = false
+        if (this.#closing) return
+        this.#host?.log.warn({ err }, 'realtime redis subscriber unresponsive; reconnecting')
+        ;(sub as Redis).disconnect(true)
+      })
+    }, interval)
+    this.#healthCheck.unref()
   }
 
   #setStatus (status: BrokerStatus): void {

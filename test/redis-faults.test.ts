@@ -5,6 +5,7 @@ import realtime, { type RedisBrokerStats } from '../lib/index.js'
 import { connect, guardProcess, type TestClient, member } from './helper.js'
 import { freePort } from './support/example-server.js'
 import { childInstance, childMember } from './support/child-instance.js'
+import { startFaultProxy } from './support/fault-proxy.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor, startRedis } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
@@ -155,3 +156,50 @@ test('a subscriber Redis cuts for falling behind reconnects; the loss is noticed
   }
   t.pass('a message published after the reconnect arrived')
 })
+
+test('through a faulty network: latency keeps order, a black hole is detected and recovered, a reset resubscribes', async (t) => {
+  const assertClean = guardProcess(t)
+  const redis = await redisFor(t)
+  const proxy = await startFaultProxy(redis.port)
+  t.teardown(() => proxy.close())
+  const a = await chatInstance(t, redis.url)
+  const b = await chatInstance(t, proxy.url, { redisHealthCheckInterval: 300 })
+  const onB = await member(t, b, 'b1', ['room'])
+  const chat = a.realtime.namespace('/chat')
+
+  proxy.set({ kind: 'delay', ms: 200 })
+  for (let i = 0; i < 50; i++) await chat.to('room').emit('seq', i)
+  const seen: number[] = []
+  for (let i = 0; i < 50; i++) seen.push((await onB.next()).data)
+  t.same(seen, Array.from({ length: 50 }, (_, i) => i), '200 ms more latency: all in order')
+
+  proxy.set({ kind: 'blackhole' })
+  const started = Date.now()
+  await once(b.realtime, 'broker:down')
+  t.ok(Date.now() - started < 3000, `black hole detected in ${Date.now() - started} ms`)
+  const up = once(b.realtime, 'broker:up')
+  proxy.set({ kind: 'pass' })
+  await up
+  await waitForSubscribers(redis, 'fastify-realtime#/chat#room#', 1)
+  await chat.to('room').emit('seq', 100)
+  t.same(await onB.next(), { type: 'seq', data: 100 }, 'delivery resumed after the black hole')
+
+  const down = once(b.realtime, 'broker:down')
+  const back = once(b.realtime, 'broker:up')
+  proxy.reset()
+  await down
+  await back
+  await waitForSubscribers(redis, 'fastify-realtime#/chat#room#', 1)
+  await chat.to('room').emit('seq', 101)
+  t.same(await onB.next(), { type: 'seq', data: 101 }, 'delivery resumed after a reset')
+  assertClean()
+})
+
+/** Waits until `count` connections subscribe to `channel` (bounded). */
+async function waitForSubscribers (redis: { command (...args: string[]): Promise<unknown> }, channel: string, count: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (((await redis.command('PUBSUB', 'NUMSUB', channel)) as [string, number])[1] === count) return
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  throw new Error(`${channel} never reached ${count} subscribers`)
+}
