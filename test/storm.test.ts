@@ -1,0 +1,85 @@
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { test } from 'tap'
+import { Type } from 'typebox'
+import { build, connect, type TestContext } from './helper.js'
+import { childInstance } from './support/child-instance.js'
+import { chatInstance } from './support/instances.js'
+import { redisFor } from './support/redis.js'
+
+const STORM = fileURLToPath(new URL('./support/storm-clients.mjs', import.meta.url))
+
+/** Runs a script and hands back its output lines, one at a time. */
+function lines (t: TestContext, args: string[]): () => Promise<string> {
+  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
+  t.teardown(() => { child.stdin!.end(); child.kill() })
+  const waiting: Array<(line: string) => void> = []
+  const ready: string[] = []
+  let buffered = ''
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    buffered += chunk
+    let end: number
+    while ((end = buffered.indexOf('\n')) !== -1) {
+      const line = buffered.slice(0, end)
+      buffered = buffered.slice(end + 1)
+      const waiter = waiting.shift()
+      if (waiter !== undefined) waiter(line)
+      else ready.push(line)
+    }
+  })
+  return async () => ready.shift() ?? new Promise((resolve) => waiting.push(resolve))
+}
+
+test('reconnect storm: an instance dies, its clients rush to the other, which admits up to its cap', async (t) => {
+  const redis = await redisFor(t)
+  const a = await childInstance(t, redis.url, 600)
+  const b = await chatInstance(t, redis.url, { presenceTtl: 600, maxConnections: 300 })
+  const next = lines(t, [STORM, `ws://127.0.0.1:${a.port}/presence`, `ws://127.0.0.1:${(b.server.address() as { port: number }).port}/presence`, '500'])
+  t.same(JSON.parse(await next()), { open: 500 })
+  const presence = b.realtime.namespace('/presence')
+  for (let i = 0; i < 200 && await presence.presenceCount('room') < 500; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.equal(await presence.presenceCount('room'), 500, 'presence sees the 500 on A')
+  a.child.kill('SIGKILL')
+  const outcome = JSON.parse(await next()) as { admitted: number, refused: Record<string, number> }
+  t.same(outcome, { admitted: 300, refused: { 503: 200 } }, 'B admitted up to its cap and refused the rest with 503')
+  // A's entries expire within the TTL; B's joins are there: presence converges on what is really connected.
+  let count = 0
+  for (let i = 0; i < 200; i++) {
+    count = await presence.presenceCount('room')
+    if (count === 300) break
+    await new Promise((resolve) => setTimeout(resolve, 25))
+  }
+  t.equal(count, 300, 'presence converged on the 300 admitted')
+})
+
+test('an inbound flood engages the limiter; memory stays flat and other clients are served', async (t) => {
+  const app = await build(t, (app) => {
+    app.ws('/chat', {
+      rateLimit: { max: 20, interval: 1000, maxViolations: 0 },
+      messages: { say: { data: Type.String(), reply: Type.String(), handler: (_conn, text) => text } }
+    })
+  })
+  const flooders = await Promise.all(Array.from({ length: 200 }, () => connect(t, app, '/chat')))
+  const heapBefore = process.memoryUsage().heapUsed
+  let limited = 0
+  let replied = 0
+  for (const client of flooders) {
+    client.ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as { type: string }
+      if (frame.type === 'reply') replied++
+      else limited++
+    })
+  }
+  // 200 clients x 100 messages in one second each.
+  for (let burst = 0; burst < 10; burst++) {
+    for (const client of flooders) for (let i = 0; i < 10; i++) client.ws.send('{"type":"say","data":"x","id":1}')
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  const bystander = await connect(t, app, '/chat')
+  t.match(await bystander.request('say', 'still served'), { type: 'reply', data: 'still served' })
+  for (let i = 0; i < 400 && limited + replied < 200 * 100; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  t.equal(limited + replied, 200 * 100, 'every message answered')
+  t.ok(replied <= 200 * 42, `at most the budget handled (${replied})`)
+  t.ok(limited >= 200 * 55, `the rest refused with RATE_LIMITED (${limited})`)
+  t.ok(process.memoryUsage().heapUsed - heapBefore < 64 * 1024 * 1024, 'no growth from queued input')
+})
