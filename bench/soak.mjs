@@ -74,6 +74,7 @@ async function runInstance (redis) {
       rss: memory.rss,
       handles: process.getActiveResourcesInfo().length,
       connections: app.realtime.connectionCount,
+      slowConsumersClosed: app.realtime.slowConsumersClosed,
       stats: app.realtime.broker.stats
     })
   }, 10_000).unref()
@@ -207,7 +208,8 @@ async function runMain () {
   }
   console.log(`pushes: ${publishedCount}; restarts: ${restarts}; outage windows: ${outages.length}`)
   console.log(`outside outages: delivered ${delivered} / expected ${expected} (${(100 * delivered / Math.max(expected, 1)).toFixed(3)} %), out of order: ${disordered}`)
-  console.log(`slow consumer closed with: ${slowClose ?? 'still open'}`)
+  const slowClosed = instances.reduce((sum, instance) => sum + (instance.samples.at(-1)?.slowConsumersClosed ?? 0), 0)
+  console.log(`slow consumers closed by the server (4001): ${slowClosed}; the slow client saw: ${slowClose ?? 'nothing yet (it never reads)'}`)
   let growing = false
   for (const [index, instance] of instances.entries()) {
     const s = instance.samples

@@ -178,6 +178,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
       limits.counters.droppedMessages++
     } else if (!this.#slowClosed) {
       this.#slowClosed = true
+      limits.counters.slowConsumersClosed++
       this.log.info({ connectionId: this.id, bufferedAmount: socket.bufferedAmount }, 'realtime closing a slow consumer')
       // The close frame waits behind what is buffered; ws drops the socket if it is never read.
       socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer')

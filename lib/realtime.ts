@@ -43,7 +43,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   readonly #byRoute = new WeakMap<object, Namespace<any>>()
   readonly #users = new Map<string, Set<AnyConnection>>()
   readonly #ips = new Map<string, number>()
-  readonly #counters = { droppedMessages: 0 }
+  readonly #counters = { droppedMessages: 0, slowConsumersClosed: 0 }
   readonly #heartbeats = new Heartbeats()
   #sequence = 0
   #closing = false
@@ -91,6 +91,11 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   /** Whether `app.close()` has begun: new upgrades are refused with 503. */
   get closing (): boolean {
     return this.#closing
+  }
+
+  /** Connections closed with 4001 for reading too slowly (`slowConsumer: 'close'`) on this instance. */
+  get slowConsumersClosed (): number {
+    return this.#counters.slowConsumersClosed
   }
 
   /** Heartbeat timers running (one per distinct setting in use), for leak checks. */

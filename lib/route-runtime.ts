@@ -20,8 +20,8 @@ export interface RouteLimits {
   readonly maxRoomsPerConnection: number
   readonly maxRoomNameLength: number
   readonly canJoin: ((conn: AnyConnection, room: string) => boolean | Promise<boolean>) | undefined
-  /** Shared with the plugin: messages dropped for slow consumers, all routes together. */
-  readonly counters: { droppedMessages: number }
+  /** Shared with the plugin: what the slow-consumer policy did, all routes together. */
+  readonly counters: { droppedMessages: number, slowConsumersClosed: number }
 }
 
 /** What a registered route does with inbound frames and lifecycle events. */

@@ -43,6 +43,7 @@ test('a slow consumer is closed with 4001; the others get every message, in orde
     if (sent % 50 === 0) await new Promise((resolve) => setImmediate(resolve))
   }
   t.equal(slowConn.socket.readyState, WebSocket.CLOSING, `closing after ${sent} pushes`)
+  t.equal(app.realtime.slowConsumersClosed, 1, 'counted')
   await feed.to('room').emit('n', { i: -1, pad: 'end' })
   await reader
   t.equal(received, sent, 'the reading member got every message')
