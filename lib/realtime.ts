@@ -1,25 +1,26 @@
 import { randomBytes } from 'node:crypto'
 import { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 import { CloseCode } from './close-codes.js'
 import { Connection } from './connection.js'
-import { FST_RT_CONNECTION_LIMIT, FST_RT_INVALID_OPTION, FST_RT_ORIGIN_FORBIDDEN, FST_RT_TOO_MANY_CONNECTIONS, FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
+import { Admission, checkOrigin } from './admission.js'
+import { FST_RT_INVALID_OPTION, FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
 import { Heartbeats } from './heartbeat.js'
 import { Namespace, type NamespaceHost } from './namespace.js'
-import { normaliseOrigin, positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer, type ResolvedOptions } from './options.js'
+import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer, type ResolvedOptions } from './options.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { PresenceTracker, type PresenceEntry } from './presence.js'
 import { compileMessages, type EventMap, type RawRouteDefinition, type JsonRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
-import { kAdd, kAlive, kCleanup, kConnection, kDeliver, kOpen, kPresenceExpired, kReceive } from './symbols.js'
+import { attachSocket, releaseUpgradeObjects } from './socket-events.js'
+import { kAdd, kDeliver, kOpen, kPresenceExpired } from './symbols.js'
 import { clearUpgradeTimer } from './upgrade-guard.js'
 
 type AnyConnection = Connection<any, any>
 type PresenceTrackerClient = ConstructorParameters<typeof PresenceTracker>[0]['client']
 type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
-type SocketWithConnection = WebSocket & { [kConnection]?: AnyConnection }
 
 /** Route options handed to Fastify unchanged: they run on the upgrade request. */
 const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend',
@@ -41,8 +42,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
   readonly #namespaces = new Map<string, Namespace<any>>()
   // Route values declared with defineRoute(), for namespace(route): their path may have gained a prefix.
   readonly #byRoute = new WeakMap<object, Namespace<any>>()
-  readonly #users = new Map<string, Set<AnyConnection>>()
-  readonly #ips = new Map<string, number>()
+  readonly #admission: Admission
   readonly #counters = { droppedMessages: 0, slowConsumersClosed: 0 }
   readonly #heartbeats = new Heartbeats()
   #sequence = 0
@@ -56,6 +56,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     this.broker = broker
     this.log = log
     this.presence = this.createPresence(undefined)
+    this.#admission = new Admission(options, () => this.connectionCount)
   }
 
   /** @internal a presence tracker on `client` (Redis), or in this process */
@@ -129,7 +130,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
 
   /** Connections of a user on this instance. */
   userConnections (userId: string): AnyConnection[] {
-    return [...(this.#users.get(userId) ?? [])]
+    return [...(this.#admission.userConnections(userId) ?? [])]
   }
 
   /** @internal BrokerHost */
@@ -139,7 +140,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
 
   /** @internal BrokerHost */
   applyUserCommand (command: UserCommand): number {
-    const connections = this.#users.get(command.userId)
+    const connections = this.#admission.userConnections(command.userId)
     if (connections === undefined) return 0
     let count = 0
     for (const conn of [...connections]) {
@@ -163,16 +164,7 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
 
   /** @internal NamespaceHost */
   connectionRemoved (conn: AnyConnection): void {
-    const fromIp = this.#ips.get(conn.ip)
-    if (fromIp !== undefined) {
-      if (fromIp <= 1) this.#ips.delete(conn.ip)
-      else this.#ips.set(conn.ip, fromIp - 1)
-    }
-    if (conn.userId === undefined) return
-    const connections = this.#users.get(conn.userId)
-    if (connections !== undefined && connections.delete(conn) && connections.size === 0) {
-      this.#users.delete(conn.userId)
-    }
+    this.#admission.remove(conn)
   }
 
   /** @internal declares a WebSocket route on `instance` (which may be an encapsulated child) */
@@ -228,9 +220,9 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     }
     // Cheap refusals first (origin, capacity), before the route's own hooks; the
     // per-user cap last, once the auth hooks have put the user on the request.
-    const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), this.#checkCapacity]
+    const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), this.#admission.checkCapacity]
     route.onRequest = [...first, ...toArray(route.onRequest)]
-    if (this.#options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), this.#checkUserCapacity]
+    if (this.#options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), this.#admission.checkUserCapacity]
 
     const realtime = this
     const log = instance.log
@@ -240,13 +232,13 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
       url: path,
       websocket: true,
       handler (socket: WebSocket, request: FastifyRequest) {
-        realtime.#accept(namespace, runtime, socket as SocketWithConnection, request, log)
+        realtime.#accept(namespace, runtime, socket, request, log)
       }
     } as unknown as RouteOptions)
     return namespace
   }
 
-  #accept (namespace: Namespace<any>, runtime: RouteRuntime, socket: SocketWithConnection, request: FastifyRequest,
+  #accept (namespace: Namespace<any>, runtime: RouteRuntime, socket: WebSocket, request: FastifyRequest,
     log: FastifyBaseLogger): void {
     clearUpgradeTimer(request.raw)
     releaseUpgradeObjects(socket, request)
@@ -263,38 +255,9 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
     const user = (request as { user?: unknown }).user
     const userId = this.#options.userId(user)
     const conn = new Connection(`${this.instanceId}.${(++this.#sequence).toString(36)}`, namespace, runtime, socket, request, userId, log)
-    socket[kConnection] = conn
-    // Listeners go on before anything awaits, or early frames would be lost.
-    socket.on('message', onSocketMessage)
-    socket.on('pong', onSocketPong)
-    socket.on('close', onSocketClose)
-    this.#ips.set(conn.ip, (this.#ips.get(conn.ip) ?? 0) + 1)
-    if (userId !== undefined) {
-      let connections = this.#users.get(userId)
-      if (connections === undefined) this.#users.set(userId, connections = new Set())
-      connections.add(conn)
-    }
+    attachSocket(socket, conn)
+    this.#admission.add(conn)
     conn[kOpen](namespace[kAdd](conn))
-  }
-
-  readonly #checkCapacity = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
-    const { maxConnections, maxConnectionsPerIp } = this.#options
-    if (maxConnections > 0 && this.connectionCount >= maxConnections) {
-      done(new FST_RT_TOO_MANY_CONNECTIONS())
-    } else if (maxConnectionsPerIp > 0 && (this.#ips.get(request.ip) ?? 0) >= maxConnectionsPerIp) {
-      done(new FST_RT_CONNECTION_LIMIT('IP address'))
-    } else {
-      done()
-    }
-  }
-
-  readonly #checkUserCapacity = (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void): void => {
-    const userId = this.#options.userId((request as { user?: unknown }).user)
-    if (userId !== undefined && (this.#users.get(userId)?.size ?? 0) >= this.#options.maxConnectionsPerUser) {
-      done(new FST_RT_CONNECTION_LIMIT('user'))
-    } else {
-      done()
-    }
   }
 
   /** @internal preClose: refuse new connections, close open ones with 1001, wait for them within closeTimeout */
@@ -319,49 +282,6 @@ export class Realtime extends EventEmitter implements BrokerHost, NamespaceHost 
       for (const conn of namespace.connections()) conn.terminate()
     }
     await allClosed
-  }
-}
-
-/*
- * After the upgrade, two references would keep the whole HTTP request and
- * reply alive for as long as the socket lives (about 1.5 KB each
- * connection): the response @fastify/websocket assigned to the TCP socket,
- * and its 'error' listener, a closure over request and reply. Let both go;
- * ours logs through the connection and holds nothing.
- */
-function releaseUpgradeObjects (socket: SocketWithConnection, request: FastifyRequest): void {
-  const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: { detachSocket?: (s: unknown) => void } | null }
-  tcp._httpMessage?.detachSocket?.(tcp)
-  socket.removeAllListeners('error')
-  socket.on('error', onSocketError)
-}
-
-function onSocketError (this: SocketWithConnection, err: Error): void {
-  // ws closes the connection itself with the right code; this is for the logs.
-  this[kConnection]?.log.debug({ err, connectionId: this[kConnection]?.id }, 'realtime socket error')
-}
-
-function onSocketMessage (this: SocketWithConnection, data: Buffer, isBinary: boolean): void {
-  this[kConnection]![kReceive](data, isBinary)
-}
-
-function onSocketPong (this: SocketWithConnection): void {
-  this[kConnection]![kAlive] = true
-}
-
-function onSocketClose (this: SocketWithConnection, code: number, reason: Buffer): void {
-  this[kConnection]![kCleanup](code, reason.toString())
-}
-
-function checkOrigin (allowed: ReadonlySet<string>) {
-  return function checkUpgradeOrigin (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void {
-    const origin = request.headers.origin
-    if (origin === undefined || allowed.has(normaliseOrigin(origin) ?? '')) {
-      done()
-      return
-    }
-    request.log.info({ origin }, 'realtime upgrade refused: origin not allowed')
-    done(new FST_RT_ORIGIN_FORBIDDEN())
   }
 }
 
