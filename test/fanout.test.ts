@@ -1,33 +1,17 @@
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { Type } from 'typebox'
 import { LocalBroker, type BroadcastPacket } from '../lib/index.js'
 import { build, wsUrl, type TestContext } from './helper.js'
+import { spawnLines } from './support/child-lines.js'
 
 const CLIENTS = fileURLToPath(new URL('./support/many-clients.mjs', import.meta.url))
 
-/** N clients in a child process; resolves once they are all open. */
+/** N clients in a child process; resolves once they are all open, with their final count to come. */
 async function clients (t: TestContext, url: string, count: number): Promise<{ result: Promise<{ received: number, wrong: number }> }> {
-  const child = spawn(process.execPath, [CLIENTS, url, String(count)], { stdio: ['pipe', 'pipe', 'inherit'] })
-  t.teardown(() => { child.stdin!.end(); child.kill() })
-  const lines: Array<(line: string) => void> = []
-  let buffered = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk
-    let end: number
-    while ((end = buffered.indexOf('\n')) !== -1) {
-      const line = buffered.slice(0, end)
-      buffered = buffered.slice(end + 1)
-      lines.shift()?.(line)
-    }
-  })
-  const next = async (): Promise<string> => new Promise((resolve) => lines.push(resolve))
-  const opened = next()
-  const result = next().then((line) => JSON.parse(line) as { received: number, wrong: number })
-  await Promise.race([opened, once(child, 'exit').then(() => { throw new Error('clients exited') })])
-  return { result }
+  const { nextLine } = spawnLines(t, [CLIENTS, url, String(count)])
+  await nextLine()
+  return { result: nextLine().then((line) => JSON.parse(line) as { received: number, wrong: number }) }
 }
 
 test('a push to a room of 5,000 reaches each member once and is serialised once', async (t) => {

@@ -1,40 +1,19 @@
-import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { Type } from 'typebox'
-import { build, connect, type TestContext } from './helper.js'
+import { build, connect } from './helper.js'
+import { spawnLines } from './support/child-lines.js'
 import { childInstance } from './support/child-instance.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor } from './support/redis.js'
 
 const STORM = fileURLToPath(new URL('./support/storm-clients.mjs', import.meta.url))
 
-/** Runs a script and hands back its output lines, one at a time. */
-function lines (t: TestContext, args: string[]): () => Promise<string> {
-  const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] })
-  t.teardown(() => { child.stdin!.end(); child.kill() })
-  const waiting: Array<(line: string) => void> = []
-  const ready: string[] = []
-  let buffered = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk
-    let end: number
-    while ((end = buffered.indexOf('\n')) !== -1) {
-      const line = buffered.slice(0, end)
-      buffered = buffered.slice(end + 1)
-      const waiter = waiting.shift()
-      if (waiter !== undefined) waiter(line)
-      else ready.push(line)
-    }
-  })
-  return async () => ready.shift() ?? new Promise((resolve) => waiting.push(resolve))
-}
-
 test('reconnect storm: an instance dies, its clients rush to the other, which admits up to its cap', async (t) => {
   const redis = await redisFor(t)
   const a = await childInstance(t, redis.url, 600)
   const b = await chatInstance(t, redis.url, { presenceTtl: 600, maxConnections: 300 })
-  const next = lines(t, [STORM, `ws://127.0.0.1:${a.port}/presence`, `ws://127.0.0.1:${(b.server.address() as { port: number }).port}/presence`, '500'])
+  const { nextLine: next } = spawnLines(t, [STORM, `ws://127.0.0.1:${a.port}/presence`, `ws://127.0.0.1:${(b.server.address() as { port: number }).port}/presence`, '500'])
   t.same(JSON.parse(await next()), { open: 500 })
   const presence = b.realtime.namespace('/presence')
   for (let i = 0; i < 200 && await presence.presenceCount('room') < 500; i++) await new Promise((resolve) => setTimeout(resolve, 25))

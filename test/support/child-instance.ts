@@ -1,30 +1,15 @@
-import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import WebSocket from 'ws'
 import { TestClient, type TestContext } from '../helper.js'
+import { spawnLines } from './child-lines.js'
 
 const CHILD = fileURLToPath(new URL('./instance-child.mjs', import.meta.url))
 
 /** An instance in a child process; resolves with its port, and a reader of the lines it prints next. */
-export async function childInstance (t: TestContext, redisUrl: string, presenceTtl: number): Promise<{ port: number, child: ReturnType<typeof spawn>, nextLine: () => Promise<string> }> {
-  const child = spawn(process.execPath, [CHILD, redisUrl, String(presenceTtl)], { stdio: ['ignore', 'pipe', 'inherit'] })
-  t.teardown(() => { child.kill('SIGKILL') })
-  const waiting: Array<(line: string) => void> = []
-  const ready: string[] = []
-  let buffered = ''
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    buffered += chunk
-    let end: number
-    while ((end = buffered.indexOf('\n')) !== -1) {
-      const line = buffered.slice(0, end)
-      buffered = buffered.slice(end + 1)
-      const waiter = waiting.shift()
-      if (waiter !== undefined) waiter(line)
-      else ready.push(line)
-    }
-  })
-  const nextLine = async (): Promise<string> => ready.shift() ?? new Promise((resolve) => waiting.push(resolve))
+export async function childInstance (t: TestContext, redisUrl: string, presenceTtl: number): Promise<{ port: number, child: ChildProcess, nextLine: () => Promise<string> }> {
+  const { child, nextLine } = spawnLines(t, [CHILD, redisUrl, String(presenceTtl)])
   const { port } = JSON.parse(await nextLine()) as { port: number }
   return { port, child, nextLine }
 }
