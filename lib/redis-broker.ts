@@ -1,5 +1,6 @@
 import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from './broker.js'
+import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
 import { quit, ready, RedisPublisher, withTimeout } from './redis-publisher.js'
 import { Channels, decodeMessage, encodeBroadcast, encodeUserCommand } from './redis-wire.js'
 
@@ -125,6 +126,7 @@ export class RedisBroker implements Broker {
     try {
       await Promise.all([ready(pub, this.#options.readyTimeout), ready(sub, this.#options.readyTimeout)])
       await this.#subscribe([this.#channels.commands])
+      this.#setStatus('up')
       this.#startHealthCheck()
     } catch (err) {
       await this.close()
@@ -173,7 +175,12 @@ export class RedisBroker implements Broker {
   }
 
   #publish (channel: string, message: Buffer): Promise<void> {
-    if (this.#publisher === undefined) return Promise.reject(new Error('broker not started'))
+    if (this.#publisher === undefined || this.#status === 'down') {
+      // Down means a connection to Redis is gone: refuse at once rather than
+      // hand ioredis a command it may resend, late, after the reconnect.
+      this.stats.publishFailed++
+      return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
+    }
     return this.#publisher.publish(channel, message)
   }
 
