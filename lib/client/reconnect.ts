@@ -1,0 +1,79 @@
+import type { CloseInfo } from './types.js'
+
+/** How the client reconnects; `reconnect: false` turns it off. */
+export interface ReconnectOptions {
+  /**
+   * The cap of the first retry's delay in milliseconds; each later retry
+   * doubles the cap, up to `maxDelay`. The delay itself is drawn uniformly
+   * between 0 and the cap ("full jitter"), so a thousand clients dropped by
+   * one restart do not all come back in the same instant.
+   * @default 500
+   */
+  initialDelay?: number
+  /** @default 30000 */
+  maxDelay?: number
+  /** Consecutive failed attempts before the client gives up and closes. @default Infinity */
+  maxAttempts?: number
+  /** Decides, for each lost connection, whether to try again. @default shouldReconnect */
+  shouldReconnect?: (close: CloseInfo) => boolean
+}
+
+export interface ResolvedReconnect {
+  initialDelay: number
+  maxDelay: number
+  maxAttempts: number
+  shouldReconnect: (close: CloseInfo) => boolean
+}
+
+/** Close codes that reconnecting cannot fix: the client or the app has to change something first. */
+const FINAL_CODES = new Set([
+  1000, // a deliberate close by the server
+  1002, // protocol error: the client speaks it wrong
+  1003, // unsupported data
+  1007, // invalid UTF-8
+  1009, // message too big: sending it again fails again
+  1010 // a required extension is missing
+])
+
+/**
+ * The default policy, following docs/protocol.md: reconnect after shutdown
+ * (1001), heartbeat loss or network failure (1006), a server error (1011),
+ * a policy close (1008, after the backoff's pause) and the application's
+ * 4000-4399 codes; not after a deliberate 1000, a client error (1002, 1003,
+ * 1007, 1009, 1010) or the application's 4400-4999 codes (session expired,
+ * disconnected by the server). A refused upgrade whose HTTP status is known
+ * (`ws` tells it, browsers do not) is final for a 4xx other than 408 and 429.
+ */
+export function shouldReconnect (close: CloseInfo): boolean {
+  if (close.status !== undefined) return close.status >= 500 || close.status === 408 || close.status === 429
+  if (FINAL_CODES.has(close.code)) return false
+  return !(close.code >= 4400 && close.code <= 4999)
+}
+
+/** The delay before retry number `attempt` (0 for the first retry). */
+export function backoffDelay (options: ResolvedReconnect, attempt: number, random: () => number = Math.random): number {
+  const cap = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.min(attempt, 30))
+  return Math.floor(random() * cap)
+}
+
+export function resolveReconnect (options: ReconnectOptions | false | undefined): ResolvedReconnect | false {
+  if (options === false) return false
+  const resolved = {
+    initialDelay: options?.initialDelay ?? 500,
+    maxDelay: options?.maxDelay ?? 30_000,
+    maxAttempts: options?.maxAttempts ?? Infinity,
+    shouldReconnect: options?.shouldReconnect ?? shouldReconnect
+  }
+  positive('reconnect.initialDelay', resolved.initialDelay, true)
+  positive('reconnect.maxDelay', resolved.maxDelay, true)
+  positive('reconnect.maxAttempts', resolved.maxAttempts, true)
+  if (typeof resolved.shouldReconnect !== 'function') throw new TypeError('reconnect.shouldReconnect must be a function')
+  return resolved
+}
+
+/** Throws a TypeError unless `value` is a number above 0 (or 0 where allowed). */
+export function positive (name: string, value: unknown, zeroAllowed = false): void {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!zeroAllowed && value === 0)) {
+    throw new TypeError(`${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number`)
+  }
+}
