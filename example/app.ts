@@ -1,7 +1,11 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import realtime, { type RealtimeOptions } from 'fastify-realtime'
 import { Type } from 'typebox'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { chat } from './chat-route.js'
+import { CLIENT_PAGE } from './client-page.js'
 import { PAGE } from './page.js'
 
 export interface ExampleOptions {
@@ -19,6 +23,18 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
 
   app.get('/health', async () => ({ ok: true }))
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
+
+  // The same chat written with fastify-realtime/client, whose ES modules are served under /client/.
+  const clientModules = await readClientModules()
+  app.get('/client', async (_request, reply) => reply.type('text/html; charset=utf-8').send(CLIENT_PAGE))
+  app.get('/client/:file', {
+    schema: { params: Type.Object({ file: Type.String({ maxLength: 64 }) }) }
+  }, async (request, reply) => {
+    const { file } = request.params as { file: string }
+    const source = clientModules.get(file)
+    if (source === undefined) return reply.callNotFound()
+    return reply.type('text/javascript; charset=utf-8').send(source)
+  })
 
   app.ws(chat)
 
@@ -57,4 +73,14 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   })
 
   return app
+}
+
+/** The compiled client's modules, by file name, as installed with the package. */
+async function readClientModules (): Promise<Map<string, string>> {
+  const directory = fileURLToPath(new URL('./', import.meta.resolve('fastify-realtime/client')))
+  const modules = new Map<string, string>()
+  for (const file of await readdir(directory)) {
+    if (file.endsWith('.js')) modules.set(file, await readFile(join(directory, file), 'utf8'))
+  }
+  return modules
 }

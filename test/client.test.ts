@@ -395,7 +395,7 @@ test('liveness: a connection that goes silent is dropped after ping + timeout an
       super.send(data as string)
     }
   }
-  const client = labClient(t, proxy.port, { WebSocket: CountingWebSocket, ping: { interval: 100, timeout: 100 } })
+  const client = labClient(t, proxy.port, { WebSocket: CountingWebSocket, ping: { interval: 100, timeout: 1000 } })
   await reaches(client, 'open')
   // A quiet but healthy connection answers its pings and stays open.
   const changes: ConnectionState[] = []
@@ -426,6 +426,32 @@ test('connect timeout: an upgrade that never answers is dropped and retried', as
   t.equal(info.attempt, 1)
   await poll(() => sockets.size >= 2)
   t.pass('a second attempt was made')
+})
+
+test('options: protocols, tokenParam, requestTimeout, replay: false', async (t) => {
+  const first = await labServer(t)
+  const port = portOf(first)
+  const client = labClient(t, port, {
+    protocols: ['realtime.v1'],
+    tokenParam: 'access_token',
+    token: 'ok-param',
+    requestTimeout: 30,
+    replay: false
+  })
+  await reaches(client, 'open')
+  const [conn] = [...first.realtime.namespace(lab).connections()]
+  t.equal(conn!.socket.protocol, 'realtime.v1', 'the subprotocol was offered')
+  t.equal(tokensSeen.at(-1), 'ok-param', 'the token went as ?access_token=')
+  t.equal((await rejection(client.request('hang'))).code, ClientErrorCode.TIMEOUT, 'requestTimeout applies to every request')
+  releaseHanging()
+
+  await client.request('join', { room: 'lobby' })
+  await first.close()
+  await reaches(client, 'reconnecting')
+  const second = await labServer(t, port)
+  await reaches(client, 'open')
+  t.ok((await client.request('say', { room: 'lobby', text: 'x' })).at > 0)
+  t.equal(second.realtime.namespace(lab).roomSize('lobby'), 0, 'with replay: false, the join was not sent again')
 })
 
 test('bad arguments throw at once', async (t) => {

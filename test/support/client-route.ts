@@ -17,7 +17,8 @@ const ROOM = Type.Object({ room: Type.String({ minLength: 1, maxLength: 64 }) })
 export const lab = defineRoute({
   path: '/lab',
   preValidation: async (request, reply) => {
-    const { token } = request.query as { token?: string }
+    const query = request.query as { token?: string, access_token?: string }
+    const token = query.token ?? query.access_token
     if (token === undefined || !token.startsWith('ok-')) {
       await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token ok-<n> required' })
       return
