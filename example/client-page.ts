@@ -1,32 +1,11 @@
+import { chatPage } from './page-layout.js'
+
 /**
  * The example's second page: the same chat as `/`, written with
  * `fastify-realtime/client` (served by the example under `/client/`). It
  * reconnects by itself, rejoins its rooms and keeps sends made while offline.
  */
-export const CLIENT_PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>fastify-realtime chat (client)</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  form { display: flex; gap: .5rem; margin: .5rem 0; }
-  input { flex: 1; padding: .4rem; }
-  #log { border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; background: #fafafa; }
-  #log div { margin: .15rem 0; }
-  .sys { color: #777; } .err { color: #b00; } .note { color: #064; }
-  #state { font-weight: bold; }
-</style>
-</head>
-<body>
-<h1>fastify-realtime chat, with the client</h1>
-<p>Status: <span id="state">disconnected</span></p>
-<form id="login"><input id="user" placeholder="your name (letters, digits, -)" value="" autocomplete="off"><button>Connect</button></form>
-<form id="joinForm"><input id="room" placeholder="room" value="lobby"><button>Join</button></form>
-<div id="log" aria-live="polite"></div>
-<form id="sayForm"><input id="text" placeholder="message" autocomplete="off"><button>Send</button></form>
-<script type="module">
+export const CLIENT_PAGE = chatPage('fastify-realtime chat, with the client', `<script type="module">
   import { connect } from '/client/index.js'
 
   const $ = (id) => document.getElementById(id)
@@ -82,7 +61,4 @@ export const CLIENT_PAGE = `<!doctype html>
       show('error ' + err.code + ': ' + err.message, 'err')
     }
   }
-</script>
-</body>
-</html>
-`
+</script>`)

@@ -1,31 +1,10 @@
+import { chatPage } from './page-layout.js'
+
 /**
  * The example's page: a chat written against the bare browser WebSocket,
  * speaking the protocol of docs/protocol.md with no client library.
  */
-export const PAGE = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>fastify-realtime chat</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; max-width: 40rem; margin: 2rem auto; padding: 0 1rem; }
-  form { display: flex; gap: .5rem; margin: .5rem 0; }
-  input { flex: 1; padding: .4rem; }
-  #log { border: 1px solid #ccc; height: 20rem; overflow-y: auto; padding: .5rem; background: #fafafa; }
-  #log div { margin: .15rem 0; }
-  .sys { color: #777; } .err { color: #b00; } .note { color: #064; }
-  #state { font-weight: bold; }
-</style>
-</head>
-<body>
-<h1>fastify-realtime chat</h1>
-<p>Status: <span id="state">disconnected</span></p>
-<form id="login"><input id="user" placeholder="your name (letters, digits, -)" value="" autocomplete="off"><button>Connect</button></form>
-<form id="joinForm"><input id="room" placeholder="room" value="lobby"><button>Join</button></form>
-<div id="log" aria-live="polite"></div>
-<form id="sayForm"><input id="text" placeholder="message" autocomplete="off"><button>Send</button></form>
-<script>
+export const PAGE = chatPage('fastify-realtime chat', `<script>
   const $ = (id) => document.getElementById(id)
   let socket
   let nextId = 1
@@ -89,7 +68,4 @@ export const PAGE = `<!doctype html>
       $('text').value = ''
     } catch {}
   }
-</script>
-</body>
-</html>
-`
+</script>`)
