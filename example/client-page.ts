@@ -8,16 +8,7 @@ import { chatPage } from './page-layout.js'
 export const CLIENT_PAGE = chatPage('fastify-realtime chat, with the client', `<script type="module">
   import { connect } from '/client/index.js'
 
-  const $ = (id) => document.getElementById(id)
   let client
-
-  function show (text, cls) {
-    const line = document.createElement('div')
-    line.textContent = text
-    if (cls) line.className = cls
-    $('log').append(line)
-    $('log').scrollTop = $('log').scrollHeight
-  }
 
   $('login').onsubmit = (event) => {
     event.preventDefault()

@@ -1,6 +1,7 @@
 /**
  * What the example's two chat pages share: the markup and the styles.
- * Each page brings its own script; the element ids are the same in both.
+ * and two helpers (`$` by id, `show` a log line). Each page brings its own
+ * script; the element ids are the same in both.
  */
 export function chatPage (title: string, script: string): string {
   return `<!doctype html>
@@ -26,6 +27,17 @@ export function chatPage (title: string, script: string): string {
 <form id="joinForm"><input id="room" placeholder="room" value="lobby"><button>Join</button></form>
 <div id="log" aria-live="polite"></div>
 <form id="sayForm"><input id="text" placeholder="message" autocomplete="off"><button>Send</button></form>
+<script>
+  const $ = (id) => document.getElementById(id)
+
+  function show (text, cls) {
+    const line = document.createElement('div')
+    line.textContent = text
+    if (cls) line.className = cls
+    $('log').append(line)
+    $('log').scrollTop = $('log').scrollHeight
+  }
+</script>
 ${script}
 </body>
 </html>

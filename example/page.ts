@@ -5,18 +5,9 @@ import { chatPage } from './page-layout.js'
  * speaking the protocol of docs/protocol.md with no client library.
  */
 export const PAGE = chatPage('fastify-realtime chat', `<script>
-  const $ = (id) => document.getElementById(id)
   let socket
   let nextId = 1
   const pending = new Map()
-
-  function show (text, cls) {
-    const line = document.createElement('div')
-    line.textContent = text
-    if (cls) line.className = cls
-    $('log').append(line)
-    $('log').scrollTop = $('log').scrollHeight
-  }
 
   // A request: {type, data, id}; the server answers {type:"reply"|"error", id}.
   function request (type, data) {
