@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
 import { BroadcastOperator } from './broadcast.js'
+import { writeFrame } from './broadcast-frame.js'
 import { CloseCode } from './close-codes.js'
 import type { Namespace } from './namespace.js'
 import { encodeEvent } from './protocol.js'
@@ -226,9 +227,13 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     this.socket.terminate()
   }
 
-  /** @internal a frame already encoded for many recipients */
-  [kSendFrame] (frame: Buffer): void {
-    if (this.#writable()) this.socket.send(frame, { binary: false })
+  /**
+   * @internal a message encoded once for many recipients: `framed` is its
+   * WebSocket frame (see broadcast-frame.ts), `payload` the fallback
+   */
+  [kSendFrame] (payload: Buffer, framed: Buffer | undefined): void {
+    if (!this.#writable()) return
+    if (framed === undefined || !writeFrame(this.socket, framed)) this.socket.send(payload, { binary: false })
   }
 
   /**

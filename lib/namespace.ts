@@ -1,5 +1,6 @@
 import { RESOLVED, type Broker, type BroadcastPacket } from './broker.js'
 import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
+import { textFrame } from './broadcast-frame.js'
 import type { Connection } from './connection.js'
 import { FST_RT_PRESENCE_DISABLED } from './errors.js'
 import type { PresenceEntry, PresenceEvent, PresenceTracker } from './presence.js'
@@ -204,13 +205,17 @@ export class Namespace<E extends EventMap = EventMap> {
       }
       targets = union
     }
-    // One Buffer for every recipient: ws frames it without copying the payload.
-    let frame: Buffer | undefined
+    // Encoded and framed once for every recipient (broadcast-frame.ts).
+    let payload: Buffer | undefined
+    let framed: Buffer | undefined
     let delivered = 0
     for (const conn of targets) {
       if (except.length !== 0 && except.includes(conn.id)) continue
-      frame ??= typeof packet.frame === 'string' ? Buffer.from(packet.frame) : packet.frame
-      conn[kSendFrame](frame)
+      if (payload === undefined) {
+        payload = typeof packet.frame === 'string' ? Buffer.from(packet.frame) : packet.frame
+        framed = textFrame(payload)
+      }
+      conn[kSendFrame](payload, framed)
       delivered++
     }
     return delivered

@@ -1,0 +1,74 @@
+// Formats the benchmark's results: a Markdown table of medians (min-max),
+// the target ratios, and optionally writes both into BENCHMARKS.md.
+import { readFile, writeFile } from 'node:fs/promises'
+
+const METRICS = {
+  p50: ['p50 ms', (v) => v.toFixed(2)],
+  p99: ['p99 ms', (v) => v.toFixed(2)],
+  roundTripsPerSecond: ['round trips/s', (v) => Math.round(v).toLocaleString('en-US')],
+  cpuPerRoundTrip: ['server CPU µs/round trip', (v) => v.toFixed(1)],
+  cpuPerDelivery: ['server CPU µs/delivery', (v) => v.toFixed(2)],
+  deliveriesPerSecond: ['deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
+  delivered: ['delivered', (v) => `${(v * 100).toFixed(1)} %`],
+  connectionsPerSecond: ['connections/s', (v) => Math.round(v).toLocaleString('en-US')],
+  heapPerConnection: ['heap KB/conn', (v) => (v / 1024).toFixed(2)],
+  rssPerConnection: ['RSS KB/conn', (v) => (v / 1024).toFixed(2)]
+}
+
+function cell (metric, { median, min, max }) {
+  const format = METRICS[metric][1]
+  return `${format(median)} (${format(min)}–${format(max)})`
+}
+
+function table (results) {
+  const lines = []
+  for (const scenario of [...new Set(results.map((row) => row.scenario))]) {
+    const rows = results.filter((row) => row.scenario === scenario)
+    const metrics = Object.keys(rows[0].metrics)
+    lines.push(`### ${scenario}`, '', `| peer | ${metrics.map((m) => METRICS[m][0]).join(' | ')} |`,
+      `| --- |${metrics.map(() => ' ---: |').join('')}`)
+    for (const row of rows) lines.push(`| ${row.peer} | ${metrics.map((m) => cell(m, row.metrics[m])).join(' | ')} |`)
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+function value (results, scenarioStart, peer, metric) {
+  return results.find((row) => row.scenario.startsWith(scenarioStart) && row.peer === peer)?.metrics[metric]?.median
+}
+
+/** The issue's targets, each as a ratio of medians measured in the same run. */
+function ratios (results) {
+  const targets = [
+    ['typed echo: server CPU per round trip, fastify-realtime / raw ws', 'echo throughput', 'realtime', 'ws', 'cpuPerRoundTrip', '≤', 1.10],
+    ['steady fan-out N=1000: server CPU per delivery, fastify-realtime / raw ws', 'fan-out N=1000', 'realtime', 'ws', 'cpuPerDelivery', '≤', 0.8],
+    ['steady fan-out N=5000: server CPU per delivery, fastify-realtime / raw ws', 'fan-out N=5000', 'realtime', 'ws', 'cpuPerDelivery', '≤', 0.8],
+    ['burst fan-out: deliveries/s, fastify-realtime / socket.io', 'burst', 'realtime', 'socketio', 'deliveriesPerSecond', '≥', 1.2],
+    ['cross-instance: latency p50, fastify-realtime+redis / socket.io+redis-adapter', 'cross', 'realtime+redis', 'socketio+redis', 'p50', '≤', 0.6],
+    ['cross-instance: CPU per delivery (A + B), fastify-realtime+redis / socket.io+redis-adapter', 'cross', 'realtime+redis', 'socketio+redis', 'cpuPerDelivery', '≤', 0.6],
+    ['idle connection: heap, fastify-realtime / raw ws', 'idle', 'realtime', 'ws', 'heapPerConnection', '≤', 1.2],
+    ['idle connection: RSS, fastify-realtime / socket.io', 'idle', 'realtime', 'socketio', 'rssPerConnection', '≤', 0.6]
+  ]
+  const lines = ['| target | ratio | goal | |', '| --- | ---: | ---: | --- |']
+  for (const [label, scenario, ours, theirs, metric, sense, goal] of targets) {
+    const a = value(results, scenario, ours, metric)
+    const b = value(results, scenario, theirs, metric)
+    if (a === undefined || b === undefined) continue
+    const ratio = a / b
+    const met = sense === '≤' ? ratio <= goal : ratio >= goal
+    lines.push(`| ${label} | ${ratio.toFixed(2)} | ${sense} ${goal} | ${met ? 'met' : 'missed'} |`)
+  }
+  return lines.join('\n')
+}
+
+export async function report (results, machine, { write }) {
+  const text = `Machine: ${machine}. Medians of the runs, (min–max) in brackets.\n\n${table(results)}\n#### Targets\n\n${ratios(results)}\n`
+  console.log(`\n${text}`)
+  if (!write) return
+  const file = new URL('../BENCHMARKS.md', import.meta.url)
+  const current = await readFile(file, 'utf8')
+  const start = current.indexOf('<!-- bench:start -->')
+  const end = current.indexOf('<!-- bench:end -->')
+  if (start === -1 || end === -1) throw new Error('BENCHMARKS.md has no <!-- bench:start --> / <!-- bench:end --> markers')
+  await writeFile(file, `${current.slice(0, start)}<!-- bench:start -->\n${text}${current.slice(end)}`)
+}

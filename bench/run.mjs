@@ -1,0 +1,204 @@
+// npm run bench: fastify-realtime side by side with raw ws, fastify +
+// @fastify/websocket and socket.io, each in its own process, the load in
+// another, all on 127.0.0.1. Prints a table, one JSON line per result, and
+// the ratios the project targets. Options:
+//   --repeats=3            runs of each cell (median and min-max are reported)
+//   --only=echo,fanout,burst,cross,memory
+//   --peers=ws,fastify-ws,socketio,realtime
+//   --write                puts the table into BENCHMARKS.md
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { cpus } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import { median, startRedis } from './support.mjs'
+import { report } from './report.mjs'
+
+const args = Object.fromEntries(process.argv.slice(2).map((arg) => {
+  const [key, value] = arg.replace(/^--/, '').split('=')
+  return [key, value ?? true]
+}))
+const REPEATS = Number(args.repeats ?? 3)
+const ONLY = new Set(String(args.only ?? 'echo,fanout,burst,cross,memory').split(','))
+const PEERS = String(args.peers ?? 'ws,fastify-ws,socketio,realtime').split(',')
+const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url))
+const LOAD = fileURLToPath(new URL('./load.mjs', import.meta.url))
+/** No cell may take longer than this; a stuck one fails the run instead of hanging it. */
+const CELL_DEADLINE_MS = 120_000
+
+function rpc (child, cmd, params = {}) {
+  const rid = Math.random()
+  return new Promise((resolve) => {
+    const onMessage = (message) => {
+      if (message.rid !== rid) return
+      child.off('message', onMessage)
+      resolve(message)
+    }
+    child.on('message', onMessage)
+    child.send({ rid, cmd, ...params })
+  })
+}
+
+async function startServer (peer, redisUrl) {
+  const argv = redisUrl === undefined ? [peer] : [peer, redisUrl]
+  const child = fork(SERVER, argv, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const [ready] = await once(child, 'message')
+  const host = `ws://127.0.0.1:${ready.port}`
+  return { child, url: host + ready.path, protocol: ready.protocol, cpu: async () => (await rpc(child, 'cpu')).cpu }
+}
+
+async function stop (child) {
+  if (child.exitCode !== null) return
+  const exited = once(child, 'exit')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  if (child.connected) child.disconnect()
+  child.kill('SIGTERM')
+  await exited
+  clearTimeout(timer)
+}
+
+/** Runs a load job; `onAsk(what)` runs when the generator asks (a CPU mark, a start signal). */
+async function runJob (job, params, onAsk = async () => {}) {
+  const load = fork(LOAD, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${job} did not finish in ${CELL_DEADLINE_MS} ms`)), CELL_DEADLINE_MS)
+      load.on('message', async (message) => {
+        if (message.ask !== undefined) {
+          await onAsk(message.ask)
+          load.send({ answer: message.ask })
+        } else {
+          clearTimeout(timer)
+          if (message.error !== undefined) reject(new Error(message.error))
+          else resolve(message.result)
+        }
+      })
+      load.send({ job, ...params })
+    })
+  } finally {
+    await stop(load)
+  }
+}
+
+async function withServers (peer, count, redisUrl, fn) {
+  const servers = []
+  try {
+    for (let i = 0; i < count; i++) servers.push(await startServer(peer, redisUrl))
+    return await fn(...servers)
+  } finally {
+    for (const server of servers) await stop(server.child)
+  }
+}
+
+/** Fan-out to `n` members of one room on `members`, published by `publisher` (the same server, or another instance). */
+async function fanout (publisher, members, servers, { n, count, rate }) {
+  let before = 0
+  let sending
+  const result = await runJob('members', {
+    url: members.url, protocol: members.protocol, n, room: 'bench', expected: count, sample: 100, deadlineMs: 60_000
+  }, async () => {
+    for (const server of servers) before += await server.cpu()
+    sending = rpc(publisher.child, 'fanout', { room: 'bench', count, rate })
+  })
+  await sending
+  let after = 0
+  for (const server of servers) after += await server.cpu()
+  return {
+    p50: result.p50,
+    p99: result.p99,
+    cpuPerDelivery: (after - before) / result.delivered,
+    deliveriesPerSecond: result.deliveriesPerSecond,
+    delivered: result.delivered / result.expected
+  }
+}
+
+const scenarios = [
+  {
+    name: 'echo latency', key: 'echo', peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const { p50, p99 } = await runJob('echoLatency', { url: server.url, protocol: server.protocol, count: 5000, deadlineMs: 60_000 })
+        return { p50, p99 }
+      })
+    }
+  },
+  {
+    name: 'echo throughput (100 conns × 32 in flight, 5 s)', key: 'echo', peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const marks = []
+        const result = await runJob('echoThroughput', { url: server.url, protocol: server.protocol, connections: 100, inFlight: 32, seconds: 5 },
+          async () => { marks.push(await server.cpu()) })
+        return { roundTripsPerSecond: result.roundTripsPerSecond, cpuPerRoundTrip: (marks[1] - marks[0]) / result.roundTrips }
+      })
+    }
+  },
+  ...[[1000, 50], [5000, 10]].map(([n, rate]) => ({
+    name: `fan-out N=${n}, 200 broadcasts at ${rate}/s`, key: 'fanout', peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, (server) => fanout(server, server, [server], { n, count: 200, rate }))
+    }
+  })),
+  {
+    name: 'burst fan-out N=1000, 200 back to back', key: 'burst', peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const { deliveriesPerSecond, delivered } = await fanout(server, server, [server], { n: 1000, count: 200, rate: 0 })
+        return { deliveriesPerSecond, delivered }
+      })
+    }
+  },
+  {
+    name: 'cross-instance fan-out N=1000 on B, 200 broadcasts at 50/s from A', key: 'cross',
+    peers: PEERS.filter((peer) => peer === 'socketio' || peer === 'realtime'),
+    async cell (peer, redis) {
+      return withServers(peer, 2, redis.url, (a, b) => fanout(a, b, [a, b], { n: 1000, count: 200, rate: 50 }))
+    }
+  },
+  {
+    name: 'idle connections N=5000', key: 'memory', peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const { child } = server
+        const before = await rpc(child, 'mem')
+        let after
+        const result = await runJob('idle', { url: server.url, protocol: server.protocol, n: 5000 }, async () => {
+          after = await rpc(child, 'mem')
+        })
+        return {
+          connectionsPerSecond: result.connectionsPerSecond,
+          heapPerConnection: (after.heapUsed - before.heapUsed) / 5000,
+          rssPerConnection: (after.rss - before.rss) / 5000
+        }
+      })
+    }
+  }
+]
+
+const results = []
+let redis
+const started = Date.now()
+try {
+  for (const scenario of scenarios) {
+    if (!ONLY.has(scenario.key)) continue
+    if (scenario.key === 'cross') redis = await startRedis()
+    for (const peer of scenario.peers) {
+      const runs = []
+      for (let repeat = 0; repeat < REPEATS; repeat++) runs.push(await scenario.cell(peer, redis))
+      const row = { scenario: scenario.name, peer: scenario.key === 'cross' ? `${peer}+redis` : peer, runs }
+      const metrics = {}
+      for (const metric of Object.keys(runs[0])) {
+        const values = runs.map((run) => run[metric])
+        metrics[metric] = { median: median(values), min: Math.min(...values), max: Math.max(...values) }
+      }
+      row.metrics = metrics
+      results.push(row)
+      console.log(JSON.stringify({ scenario: row.scenario, peer: row.peer, ...metrics }))
+    }
+    if (scenario.key === 'cross') await redis.stop()
+  }
+} finally {
+  await redis?.stop().catch(() => {})
+}
+
+const machine = `${cpus().length} cores (${cpus()[0]?.model.trim()}), Node ${process.version}, ${new Date().toISOString().slice(0, 10)}, ${REPEATS} runs per cell, ${Math.round((Date.now() - started) / 1000)} s`
+await report(results, machine, { write: args.write === true })
