@@ -1,112 +1,154 @@
-// The load generator's clients. Both speak over a bare `ws` socket, so the
-// client side costs the same whatever the peer: the envelope of
-// docs/protocol.md (ws, @fastify/websocket, fastify-realtime), or
-// socket.io's own framing (engine.io 4 packets: `40` connect, `42[...]`
-// event, `42<id>[...]` emit with ack, `43<id>[...]` ack, `2`/`3` ping/pong).
-import WebSocket from 'ws'
+// The load generator's clients: a minimal WebSocket client on a bare TCP
+// socket, so that the generator costs little per message and the figures
+// are the servers'. Every peer gets the same client; it speaks either the
+// envelope of docs/protocol.md (ws, @fastify/websocket, fastify-realtime)
+// or socket.io's own packets (engine.io 4: `0{...}` open, `40` connect,
+// `42[...]` event, `42<id>[...]` emit with ack, `43<id>[...]` ack, `2`/`3`
+// ping/pong). Frames are masked with a zero key, which RFC 6455 allows and
+// leaves the payload as it is.
+import { connect } from 'node:net'
+import { once } from 'node:events'
 
-/** Opens a client of `protocol`; resolves once it can send. */
+const OPCODE_TEXT = 0x1
+const OPCODE_CLOSE = 0x8
+const OPCODE_PING = 0x9
+const OPCODE_PONG = 0xa
+const HEADER_END = Buffer.from('\r\n\r\n')
+
+/** Opens a client of `protocol` on a ws:// URL; resolves once it can send. */
 export async function open (url, protocol) {
-  const ws = new WebSocket(url, { perMessageDeflate: false })
-  const client = protocol === 'socketio' ? new SocketIoClient(ws) : new EnvelopeClient(ws)
+  const { hostname, port, pathname, search } = new URL(url)
+  const socket = connect(Number(port), hostname)
+  socket.setNoDelay(true)
+  await once(socket, 'connect')
+  socket.write(`GET ${pathname}${search} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nUpgrade: websocket\r\n` +
+    'Connection: Upgrade\r\nSec-WebSocket-Key: YmVuY2htYXJrLWNsaWVudA==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+  const client = new LightClient(socket, protocol)
   await client.ready
   return client
 }
 
-class EnvelopeClient {
+class LightClient {
+  #socket
+  #protocol
+  #buffer = Buffer.alloc(0)
+  #upgraded = false
   #nextId = 1
   #pending = new Map()
+  #opened
 
-  constructor (ws) {
-    this.ws = ws
-    /** Called with every frame that is not an answer. */
+  constructor (socket, protocol) {
+    this.#socket = socket
+    this.#protocol = protocol
+    /** Called with the payload (a Buffer) of every frame that is not an answer. */
     this.onEvent = null
     this.ready = new Promise((resolve, reject) => {
-      ws.once('open', resolve)
-      ws.once('error', reject)
+      this.#opened = resolve
+      socket.once('error', reject)
+      socket.once('close', () => reject(new Error('closed before open')))
     })
-    ws.on('message', (data) => {
-      // Answers start with {"type":"reply" or {"type":"error"; anything else is an event.
-      if (data[9] === 0x72 || data[9] === 0x65) {
-        const message = JSON.parse(data)
-        const pending = this.#pending.get(message.id)
-        this.#pending.delete(message.id)
-        pending?.(message.data)
-      } else {
-        this.onEvent?.(data)
+    socket.on('error', () => {})
+    socket.on('data', (chunk) => this.#read(chunk))
+  }
+
+  #read (chunk) {
+    let buffer = this.#buffer.length === 0 ? chunk : Buffer.concat([this.#buffer, chunk])
+    if (!this.#upgraded) {
+      const end = buffer.indexOf(HEADER_END)
+      if (end === -1) { this.#buffer = buffer; return }
+      if (!buffer.subarray(0, 12).toString().endsWith('101')) throw new Error(`upgrade refused: ${buffer.subarray(0, 40)}`)
+      this.#upgraded = true
+      buffer = buffer.subarray(end + 4)
+      if (this.#protocol !== 'socketio') this.#opened()
+    }
+    let offset = 0
+    while (buffer.length - offset >= 2) {
+      const opcode = buffer[offset] & 0x0f
+      let length = buffer[offset + 1] & 0x7f
+      let start = offset + 2
+      if (length === 126) {
+        if (buffer.length - offset < 4) break
+        length = buffer.readUInt16BE(offset + 2)
+        start += 2
+      } else if (length === 127) {
+        if (buffer.length - offset < 10) break
+        length = Number(buffer.readBigUInt64BE(offset + 2))
+        start += 8
       }
-    })
+      if (buffer.length < start + length) break
+      this.#frame(opcode, buffer.subarray(start, start + length))
+      offset = start + length
+    }
+    this.#buffer = offset === buffer.length ? Buffer.alloc(0) : buffer.subarray(offset)
+  }
+
+  #frame (opcode, payload) {
+    if (opcode === OPCODE_PING) return this.#write(OPCODE_PONG, payload)
+    if (opcode === OPCODE_CLOSE) return this.#socket.destroy()
+    if (opcode !== OPCODE_TEXT) return
+    if (this.#protocol === 'socketio') return this.#socketIo(payload)
+    // Answers start with {"type":"reply" or {"type":"error"; anything else is an event.
+    if (payload[9] === 0x72 || payload[9] === 0x65) {
+      const message = JSON.parse(payload)
+      this.#answer(message.id, message.data)
+    } else {
+      this.onEvent?.(payload)
+    }
+  }
+
+  #socketIo (payload) {
+    const kind = payload[0]
+    if (kind === 0x32) return this.send('3') // engine.io ping
+    if (kind === 0x30) return this.send('40') // open: connect to the main namespace
+    if (payload[1] === 0x30) return this.#opened() // `40{...}`: connected
+    if (payload[1] === 0x33) { // `43<id>[...]`: an ack
+      const text = payload.toString()
+      const bracket = text.indexOf('[')
+      return this.#answer(Number(text.slice(2, bracket)), JSON.parse(text.slice(bracket))[0])
+    }
+    if (payload[1] === 0x32) this.onEvent?.(payload) // `42[...]`: an event
+  }
+
+  #answer (id, data) {
+    const pending = this.#pending.get(id)
+    this.#pending.delete(id)
+    pending?.(data)
+  }
+
+  #write (opcode, payload) {
+    const length = payload.length
+    const header = Buffer.alloc(length < 126 ? 6 : 8)
+    header[0] = 0x80 | opcode
+    if (length < 126) {
+      header[1] = 0x80 | length
+    } else {
+      header[1] = 0x80 | 126
+      header.writeUInt16BE(length, 2)
+    }
+    this.#socket.write(Buffer.concat([header, payload]))
+  }
+
+  send (text) {
+    this.#write(OPCODE_TEXT, Buffer.from(text))
   }
 
   request (type, data) {
     const id = this.#nextId++
-    this.ws.send(JSON.stringify({ type, id, data }))
+    if (this.#protocol === 'socketio') this.send(`42${id}${JSON.stringify(data === undefined ? [type] : [type, data])}`)
+    else this.send(JSON.stringify({ type, id, data }))
     return new Promise((resolve) => this.#pending.set(id, resolve))
   }
 
   join (room) {
-    return this.request('join', { room })
-  }
-
-  /** The `data` of an event frame. */
-  static eventData (frame) {
-    return JSON.parse(frame).data
+    return this.request('join', this.#protocol === 'socketio' ? room : { room })
   }
 
   close () {
-    this.ws.terminate()
+    this.#socket.destroy()
   }
 }
 
-class SocketIoClient {
-  #nextId = 0
-  #pending = new Map()
-
-  constructor (ws) {
-    this.ws = ws
-    this.onEvent = null
-    this.ready = new Promise((resolve, reject) => {
-      ws.once('error', reject)
-      ws.on('message', (raw) => {
-        const text = raw.toString()
-        if (text[0] === '2') {
-          ws.send('3')
-        } else if (text.startsWith('0')) {
-          ws.send('40')
-        } else if (text.startsWith('40')) {
-          resolve()
-        } else if (text.startsWith('43')) {
-          const bracket = text.indexOf('[')
-          const id = Number(text.slice(2, bracket))
-          const pending = this.#pending.get(id)
-          this.#pending.delete(id)
-          pending?.(JSON.parse(text.slice(bracket))[0])
-        } else if (text.startsWith('42')) {
-          this.onEvent?.(text)
-        }
-      })
-    })
-  }
-
-  request (type, data) {
-    const id = this.#nextId++
-    this.ws.send(`42${id}${JSON.stringify(data === undefined ? [type] : [type, data])}`)
-    return new Promise((resolve) => this.#pending.set(id, resolve))
-  }
-
-  join (room) {
-    return this.request('join', room)
-  }
-
-  static eventData (frame) {
-    return JSON.parse(frame.slice(2))[1]
-  }
-
-  close () {
-    this.ws.terminate()
-  }
-}
-
-export function eventData (protocol, frame) {
-  return protocol === 'socketio' ? SocketIoClient.eventData(frame) : EnvelopeClient.eventData(frame)
+/** The `data` of an event frame's payload. */
+export function eventData (protocol, payload) {
+  return protocol === 'socketio' ? JSON.parse(payload.subarray(2))[1] : JSON.parse(payload).data
 }

@@ -134,6 +134,7 @@ const jobs = {
 }
 
 process.on('message', async (message) => {
+  if (message.cmd === 'close') process.disconnect()
   if (message.job === undefined) return
   try {
     process.send({ result: await jobs[message.job](message) })

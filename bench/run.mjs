@@ -40,18 +40,20 @@ function rpc (child, cmd, params = {}) {
 
 async function startServer (peer, redisUrl) {
   const argv = redisUrl === undefined ? [peer] : [peer, redisUrl]
-  const child = fork(SERVER, argv, { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  // BENCH_PROFILE=<dir> writes a V8 CPU profile of every server process there (for `node bench/profile-summary.mjs`).
+  const profile = process.env.BENCH_PROFILE === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`]
+  const child = fork(SERVER, argv, { execArgv: ['--expose-gc', ...profile], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   const [ready] = await once(child, 'message')
   const host = `ws://127.0.0.1:${ready.port}`
   return { child, url: host + ready.path, protocol: ready.protocol, cpu: async () => (await rpc(child, 'cpu')).cpu }
 }
 
+/** Asks a child to exit (a server closes first, so a CPU profile gets written); kills it after 5 s. */
 async function stop (child) {
   if (child.exitCode !== null) return
   const exited = once(child, 'exit')
   const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  if (child.connected) child.disconnect()
-  child.kill('SIGTERM')
+  if (child.connected) child.send({ cmd: 'close' })
   await exited
   clearTimeout(timer)
 }
@@ -91,21 +93,25 @@ async function withServers (peer, count, redisUrl, fn) {
 
 /** Fan-out to `n` members of one room on `members`, published by `publisher` (the same server, or another instance). */
 async function fanout (publisher, members, servers, { n, count, rate }) {
-  let before = 0
+  let before = []
   let sending
   const result = await runJob('members', {
     url: members.url, protocol: members.protocol, n, room: 'bench', expected: count, sample: 100, deadlineMs: 60_000
   }, async () => {
-    for (const server of servers) before += await server.cpu()
+    before = await Promise.all(servers.map((server) => server.cpu()))
     sending = rpc(publisher.child, 'fanout', { room: 'bench', count, rate })
   })
   await sending
-  let after = 0
-  for (const server of servers) after += await server.cpu()
+  const after = await Promise.all(servers.map((server) => server.cpu()))
+  const spent = after.map((cpu, i) => cpu - before[i])
+  const perServer = servers.length === 1
+    ? {}
+    : Object.fromEntries(spent.map((cpu, i) => [`cpuPerDelivery${'AB'[i]}`, cpu / result.delivered]))
   return {
     p50: result.p50,
     p99: result.p99,
-    cpuPerDelivery: (after - before) / result.delivered,
+    cpuPerDelivery: spent.reduce((sum, cpu) => sum + cpu, 0) / result.delivered,
+    ...perServer,
     deliveriesPerSecond: result.deliveriesPerSecond,
     delivered: result.delivered / result.expected
   }

@@ -3,8 +3,9 @@
  * per socket, then cork, two writes, uncork. A broadcast to thousands of
  * sockets carries the same frame to each, so it is built once (header and
  * payload in one Buffer) and written to each socket's TCP stream as it is.
- * Each stream is corked until the end of the tick (or 64 KiB): a burst of
- * broadcasts leaves as one write per socket, not one per message.
+ * A stream written twice in one tick is corked until the end of the tick
+ * (or 64 KiB): a burst of broadcasts leaves in two writes per socket, not
+ * one per message.
  *
  * This reaches into `ws` (8.x: `Sender.frame`, `_socket`, `_sender`,
  * `_extensions`); where any of it is missing, or a socket is not in the
@@ -51,12 +52,19 @@ export function textFrame (payload: Buffer): Buffer | undefined {
 
 /** Bytes a corked stream may hold before it is flushed early. */
 const FLUSH_AT = 64 * 1024
+/** The tick in which a stream was last written to, on the stream itself. */
+const kWrittenIn = Symbol('fastify-realtime.writtenIn')
 
-const corked: Duplex[] = []
-let flushScheduled = false
+type Stream = Duplex & { [kWrittenIn]?: number }
 
-function flush (): void {
-  flushScheduled = false
+/** Counts ticks in which frames were written; streams corked in this one are uncorked at its end. */
+let tick = 0
+let tickScheduled = false
+const corked: Stream[] = []
+
+function endTick (): void {
+  tick++
+  tickScheduled = false
   for (const stream of corked) stream.uncork()
   corked.length = 0
 }
@@ -65,23 +73,29 @@ function flush (): void {
  * Writes a frame built by `textFrame()` straight to the socket's stream.
  * Returns false, having written nothing, when the socket is not in a state
  * that allows it; the caller then sends the payload with `socket.send()`.
+ *
+ * The first frame of a tick goes out at once (a steady stream of
+ * broadcasts is not held back); from the second on the stream is corked
+ * until the end of the tick, so a burst costs one system call per socket.
  */
 export function writeFrame (socket: WebSocket, frame: Buffer): boolean {
   const internals = socket as unknown as SocketInternals
-  const stream = internals._socket
+  const stream = internals._socket as Stream | undefined
   if (stream === undefined || internals._sender?._state !== SENDER_IDLE ||
     internals._extensions === undefined || internals._extensions[DEFLATE] !== undefined) return false
-  if (stream.writableCorked === 0) {
+  if (!tickScheduled) {
+    tickScheduled = true
+    process.nextTick(endTick)
+  }
+  if (stream[kWrittenIn] !== tick) {
+    stream[kWrittenIn] = tick
+  } else if (stream.writableCorked === 0) {
     stream.cork()
     corked.push(stream)
-    if (!flushScheduled) {
-      flushScheduled = true
-      process.nextTick(flush)
-    }
   }
   stream.write(frame)
   // A large burst goes out now rather than piling up until the end of the
   // tick: the kernel's buffer takes it, and it does not count as unread.
-  if (stream.writableLength >= FLUSH_AT) stream.uncork()
+  if (stream.writableCorked !== 0 && stream.writableLength >= FLUSH_AT) stream.uncork()
   return true
 }
