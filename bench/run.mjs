@@ -187,9 +187,12 @@ try {
   for (const scenario of scenarios) {
     if (!ONLY.has(scenario.key)) continue
     if (scenario.key === 'cross') redis = await startRedis()
-    for (const peer of scenario.peers) {
-      const runs = []
-      for (let repeat = 0; repeat < REPEATS; repeat++) runs.push(await scenario.cell(peer, redis))
+    // Peers take turns within each repeat, so a drift of the machine during the scenario touches all of them.
+    const runsOf = new Map(scenario.peers.map((peer) => [peer, []]))
+    for (let repeat = 0; repeat < REPEATS; repeat++) {
+      for (const peer of scenario.peers) runsOf.get(peer).push(await scenario.cell(peer, redis))
+    }
+    for (const [peer, runs] of runsOf) {
       const row = { scenario: scenario.name, peer: scenario.key === 'cross' ? `${peer}+redis` : peer, runs }
       const metrics = {}
       for (const metric of Object.keys(runs[0])) {
