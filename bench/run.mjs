@@ -153,13 +153,13 @@ const scenarios = [
       })
     }
   },
-  {
-    name: 'cross-instance fan-out N=1000 on B, 200 broadcasts at 50/s from A', key: 'cross',
-    peers: PEERS.filter((peer) => peer === 'socketio' || peer === 'realtime'),
+  ...[1000, 10].map((n) => ({
+    name: `cross-instance fan-out N=${n} on B, 200 broadcasts at 50/s from A`, key: 'cross',
+    peers: PEERS.filter((peer) => peer === 'ws' || peer === 'socketio' || peer === 'realtime'),
     async cell (peer, redis) {
-      return withServers(peer, 2, redis.url, (a, b) => fanout(a, b, [a, b], { n: 1000, count: 200, rate: 50 }))
+      return withServers(peer, 2, redis.url, (a, b) => fanout(a, b, [a, b], { n, count: 200, rate: 50 }))
     }
-  },
+  })),
   {
     name: 'idle connections N=5000', key: 'memory', peers: PEERS,
     async cell (peer) {

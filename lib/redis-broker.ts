@@ -174,7 +174,7 @@ export class RedisBroker implements Broker {
     this.#status = 'down'
   }
 
-  #publish (channel: string, message: Buffer): Promise<void> {
+  #publish (channel: string, message: string): Promise<void> {
     if (this.#publisher === undefined || this.#status === 'down') {
       // Down means a connection to Redis is gone: refuse at once rather than
       // hand ioredis a command it may resend, late, after the reconnect.

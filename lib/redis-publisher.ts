@@ -43,7 +43,7 @@ export class RedisPublisher {
     }
   }
 
-  publish (channel: string, message: Buffer): Promise<void> {
+  publish (channel: string, message: string): Promise<void> {
     if (this.#connected !== undefined) {
       return this.#connected.then(() => this.publish(channel, message), (err: unknown) => {
         this.#counters.publishFailed++

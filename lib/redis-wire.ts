@@ -39,16 +39,23 @@ export class Channels {
   }
 }
 
+/*
+ * Encoders return strings: what they join is JSON text (well-formed UTF-16,
+ * JSON.stringify escapes lone surrogates), and ioredis writes a string
+ * argument into its command as it is, where a Buffer argument makes it
+ * assemble the command from parts.
+ */
+
 /** Encodes a broadcast once, for every instance. */
-export function encodeBroadcast (instanceId: string, packet: BroadcastPacket): Buffer {
+export function encodeBroadcast (instanceId: string, packet: BroadcastPacket): string {
   const header = JSON.stringify({ i: instanceId, k: 'b', n: packet.namespace, r: packet.rooms, x: packet.except })
   const frame = typeof packet.frame === 'string' ? packet.frame : packet.frame.toString()
-  return Buffer.from(`v1\n${header}\n${frame}`)
+  return 'v1\n' + header + '\n' + frame
 }
 
 /** Encodes a user command. */
-export function encodeUserCommand (instanceId: string, command: UserCommand): Buffer {
-  return Buffer.from(`v1\n${JSON.stringify({ i: instanceId, k: 'u', u: command.userId, c: command.code, m: command.reason })}\n`)
+export function encodeUserCommand (instanceId: string, command: UserCommand): string {
+  return 'v1\n' + JSON.stringify({ i: instanceId, k: 'u', u: command.userId, c: command.code, m: command.reason }) + '\n'
 }
 
 /** A decoded message, or why it was refused. */

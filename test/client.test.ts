@@ -312,16 +312,21 @@ test('onReconnect runs after the replay and before the queue; its requests go ou
   const watcher = labClient(t, port)
   const watched = saidInbox(watcher)
   await watcher.request('join', { room: 'log' })
+  // The watcher reconnects too: the hook speaks once it is back in the room, or its line could go to nobody.
+  let watcherBack: Promise<unknown> = Promise.resolve()
   const client = labClient(t, port, {
     onReconnect: async (restore) => {
       order.push('hook')
       await restore.request('join', { room: 'log' })
+      await watcherBack
       restore.send('say', { room: 'log', text: 'from the hook' })
     }
   })
   await reaches(client, 'open')
+  const bothReconnecting = Promise.all([reaches(client, 'reconnecting'), reaches(watcher, 'reconnecting')])
   await first.close()
-  await reaches(client, 'reconnecting')
+  await bothReconnecting
+  watcherBack = reaches(watcher, 'open')
   client.send('say', { room: 'log', text: 'queued' })
   const second = await labServer(t, port)
   await Promise.all([reaches(client, 'open'), reaches(watcher, 'open')])

@@ -1,24 +1,38 @@
 // The hand-written room map the raw peers use: what an app on bare `ws` writes.
 export class Rooms {
   #rooms = new Map()
+  #ready = new Map()
+  /** Called with a room's name when its first member joins (the Redis variant subscribes then). */
+  onFirstJoin = null
 
+  /** Joins; resolves once the room can receive (subscribed, with Redis). */
   join (room, socket) {
     let members = this.#rooms.get(room)
-    if (members === undefined) this.#rooms.set(room, members = new Set())
+    if (members === undefined) {
+      this.#rooms.set(room, members = new Set())
+      this.#ready.set(room, Promise.resolve(this.onFirstJoin?.(room)))
+    }
     members.add(socket)
+    return this.#ready.get(room)
   }
 
   leaveAll (socket, joined) {
     for (const room of joined) {
       const members = this.#rooms.get(room)
       members?.delete(socket)
-      if (members?.size === 0) this.#rooms.delete(room)
+      if (members?.size === 0) {
+        this.#rooms.delete(room)
+        this.#ready.delete(room)
+      }
     }
   }
 
   /** The naive broadcast: stringify once, `send` to each member. */
   broadcast (room, type, data) {
-    const frame = JSON.stringify({ type, data })
+    this.send(room, JSON.stringify({ type, data }))
+  }
+
+  send (room, frame) {
     for (const socket of this.#rooms.get(room) ?? []) socket.send(frame)
   }
 }
@@ -34,9 +48,8 @@ export function serveEnvelope (socket, rooms) {
     if (message.type === 'echo') {
       socket.send(JSON.stringify({ type: 'reply', id: message.id, data: message.data }))
     } else if (message.type === 'join') {
-      rooms.join(message.data.room, socket)
       joined.add(message.data.room)
-      socket.send(JSON.stringify({ type: 'reply', id: message.id, data: null }))
+      rooms.join(message.data.room, socket).then(() => socket.send(JSON.stringify({ type: 'reply', id: message.id, data: null })))
     }
   })
   socket.on('close', () => rooms.leaveAll(socket, joined))
