@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Connection } from './connection.js'
 import { FST_RT_CONNECTION_LIMIT, FST_RT_ORIGIN_FORBIDDEN, FST_RT_TOO_MANY_CONNECTIONS } from './errors.js'
-import { normaliseOrigin } from './options.js'
+import { normaliseOrigin } from './validate-options.js'
 
 type AnyConnection = Connection<any, any>
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => void

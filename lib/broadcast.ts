@@ -1,5 +1,5 @@
 import type { EventMap, EventName, EventPayload } from './route.js'
-import { encodeEvent } from './protocol.js'
+import { encodeEvent } from './protocol/envelope.js'
 import { kPublish } from './symbols.js'
 
 /** Where an operator hands its encoded frame: a namespace, or an emitter's namespace. */

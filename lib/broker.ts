@@ -1,11 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { PresenceStore, PresenceStoreOptions } from './presence.js'
 
 /*
- * The seam between "who should receive this frame" and "how it gets to
- * every instance". Namespaces encode a frame once and hand it to the broker
- * as a packet; the broker delivers it on this instance through its host and,
- * for a distributed broker, to every other instance, which delivers it
- * through its own host without re-encoding it.
+ * The seam between "who should receive this frame" and "how it gets to the
+ * other instances". The core delivers every packet on this instance itself,
+ * once, whatever the broker; a broker only carries packets between
+ * instances and hands the ones it receives to its host. A broker for NATS,
+ * Postgres LISTEN/NOTIFY or Kafka implements `Broker` and nothing else
+ * (docs/brokers.md); test/broker-contract.ts is the contract it must pass.
  */
 
 /** One broadcast: an already encoded text frame and who gets it. */
@@ -28,14 +30,14 @@ export interface UserCommand {
   readonly reason: string
 }
 
-/** What a broker calls back into: this instance's delivery and bookkeeping. */
+/** What a broker calls back into: this instance, for what came from the others. */
 export interface BrokerHost {
-  /** This instance's id; a distributed broker stamps it on what it publishes. */
+  /** This instance's id; a distributed broker stamps it on what it publishes and skips its own. */
   readonly instanceId: string
   readonly log: FastifyBaseLogger
-  /** Delivers a packet to the matching connections on this instance; returns how many got it. */
+  /** Delivers a packet from another instance to the matching connections here; returns how many got it. */
   deliver (packet: BroadcastPacket): number
-  /** Applies a user command to this instance's connections; returns how many it touched. */
+  /** Applies a user command from another instance to the connections here; returns how many it touched. */
   applyUserCommand (command: UserCommand): number
   /** The broker's reach to other instances changed. */
   brokerStatusChanged (status: BrokerStatus): void
@@ -44,9 +46,9 @@ export interface BrokerHost {
 /** Whether the broker can reach the other instances right now. */
 export type BrokerStatus = 'up' | 'down'
 
-/** The delivery backend. The in-memory broker is the default; the Redis broker spans instances. */
+/** Carries broadcasts and user commands between instances. The in-memory broker carries nothing. */
 export interface Broker {
-  /** `memory` or `redis`, for logs and status. */
+  /** `memory`, `redis` or a custom broker's name, for logs and status. */
   readonly kind: string
   readonly status: BrokerStatus
   /** Counters for metrics, where the broker keeps any. */
@@ -54,21 +56,26 @@ export interface Broker {
   /** Called once while the plugin starts, before any connection exists. */
   start (host: BrokerHost): Promise<void>
   /**
-   * Delivers locally at once, then to the other instances. Resolves once the
-   * packet has left this instance; rejects with FST_RT_BROKER_UNAVAILABLE
-   * when it cannot within the broker's timeout (local delivery stands).
+   * Carries a packet to the other instances; this instance has delivered it
+   * already. Resolves once it has left; rejects with
+   * FST_RT_BROKER_UNAVAILABLE when it cannot within the broker's timeout.
    */
   publish (packet: BroadcastPacket): Promise<void>
-  /** Sends a user command to every instance, this one included. */
+  /** Carries a user command to the other instances; this instance has applied it already. */
   publishUserCommand (command: UserCommand): Promise<void>
-  /** This instance now has a local member in `room`: start receiving its traffic. Resolves once it does. */
+  /** This instance now has a member in `room`: start receiving its traffic. Resolves once it does. */
   roomCreated (namespace: string, room: string): Promise<void>
-  /** This instance's last local member left `room`. */
+  /** This instance's last member left `room`. */
   roomEmptied (namespace: string, room: string): void
-  /** This instance now has a connection in `namespace`. */
+  /** This instance now has a connection in `namespace`. Resolves once its traffic arrives. */
   namespaceCreated (namespace: string): Promise<void>
   /** This instance's last connection in `namespace` left. */
   namespaceEmptied (namespace: string): void
+  /**
+   * A presence store shared by every instance the broker reaches, called
+   * once after `start`. Without it, presence covers this instance only.
+   */
+  createPresence? (options: PresenceStoreOptions): PresenceStore
   /** Stops traffic and quits only the connections the broker opened itself. */
   close (): Promise<void>
 }

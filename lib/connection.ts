@@ -2,16 +2,14 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
 import { BroadcastOperator } from './broadcast.js'
 import { writeFrame } from './broadcast-frame.js'
-import { CloseCode } from './close-codes.js'
+import { CloseCode } from './protocol/close-codes.js'
 import type { Namespace } from './namespace.js'
-import { encodeEvent } from './protocol.js'
+import { encodeEvent } from './protocol/envelope.js'
 import { TokenBucket, type ResolvedRateLimit } from './rate-limit.js'
-import { RealtimeError, WireErrorCode } from './wire-errors.js'
+import { RealtimeError, WireErrorCode } from './protocol/wire-errors.js'
 import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
-import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kSendFrame, kTake } from './symbols.js'
-
-const NO_ROOMS: ReadonlySet<string> = new Set()
+import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kSendFrame, kTake } from './symbols.js'
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
@@ -40,7 +38,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
   [kAlive] = true
   readonly #route: RouteRuntime
-  #rooms: Set<string> | undefined
+  // The rooms it was in, kept for onClose once the namespace has let it go.
+  #roomsAtClose: ReadonlySet<string> | undefined
   #queue: Array<Buffer | boolean> | undefined
   #closed = false
   #state: Record<string, unknown> | undefined
@@ -79,7 +78,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
 
   /** Rooms this connection is in, on its namespace (in `onClose`: the rooms it was in). */
   get rooms (): ReadonlySet<string> {
-    return this.#rooms ?? NO_ROOMS
+    return this.#roomsAtClose ?? this.namespace[kRoomsOf](this)
   }
 
   /** Whether the connection has closed (its `onClose` has run or is running). */
@@ -115,14 +114,15 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     if (this.#closed) return Promise.resolve()
     const rooms = typeof room === 'string' ? [room] : room
     const limits = this.#route.limits
+    const current = this.rooms
     let adding = 0
     for (const name of rooms) {
       if (typeof name !== 'string' || name.length === 0 || name.length > limits.maxRoomNameLength) {
         return this.#refuseJoin(new RealtimeError(WireErrorCode.ROOM_LIMIT, `A room name has 1 to ${limits.maxRoomNameLength} characters`))
       }
-      if (this.#rooms?.has(name) !== true) adding++
+      if (!current.has(name)) adding++
     }
-    if ((this.#rooms?.size ?? 0) + adding > limits.maxRoomsPerConnection) {
+    if (current.size + adding > limits.maxRoomsPerConnection) {
       return this.#refuseJoin(new RealtimeError(WireErrorCode.ROOM_LIMIT, `A connection is in at most ${limits.maxRoomsPerConnection} rooms`))
     }
     const canJoin = limits.canJoin
@@ -138,9 +138,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
 
   #joinNow (rooms: readonly string[]): Promise<void> {
     if (this.#closed) return Promise.resolve()
-    this.#rooms ??= new Set()
-    if (rooms.length === 1) return this.namespace[kJoin](this, this.#rooms, rooms[0]!)
-    return Promise.all(rooms.map((name) => this.namespace[kJoin](this, this.#rooms!, name))).then(noop)
+    if (rooms.length === 1) return this.namespace[kJoin](this, rooms[0]!)
+    return Promise.all(rooms.map((name) => this.namespace[kJoin](this, name))).then(noop)
   }
 
   #refuseJoin (err: RealtimeError): Promise<void> {
@@ -151,8 +150,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
 
   /** Leaves one or more rooms; leaving a room it is not in does nothing. */
   leave (room: string | readonly string[]): void {
-    if (this.#rooms === undefined) return
-    for (const name of typeof room === 'string' ? [room] : room) this.namespace[kLeave](this, this.#rooms, name)
+    for (const name of typeof room === 'string' ? [room] : room) this.namespace[kLeave](this, name)
   }
 
   /** Sends event `type` to this connection only. */
@@ -341,7 +339,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     clearTimeout(this.#expiry)
     this.#route.heartbeat?.delete(this)
     // Rooms stay readable in onClose; the room index no longer lists this connection.
-    this.namespace[kRemove](this, this.#rooms)
+    this.#roomsAtClose = this.namespace[kRemove](this)
     const onClose = this.#route.onClose
     if (onClose === undefined) return
     try {

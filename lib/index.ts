@@ -2,13 +2,16 @@ import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
+import type { Broker } from './broker.js'
+import { RealtimeHost } from './host.js'
 import { LocalBroker } from './local-broker.js'
-import { RedisBroker } from './redis-broker.js'
-import { resolveOptions, type RealtimeOptions } from './options.js'
+import type { RealtimeOptions, ResolvedOptions } from './options.js'
 import { Realtime } from './realtime.js'
+import { registerRoute } from './register-route.js'
 import type { RouteWithPath } from './route.js'
 import { clearUpgradeTimer, installUpgradeGuard, restoreRedactedUrl } from './upgrade-guard.js'
 import './types.js'
+import { resolveOptions } from './validate-options.js'
 
 async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions): Promise<void> {
   const options = resolveOptions(opts)
@@ -25,29 +28,19 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
     })
   }
 
-  const broker = options.broker ?? (options.redis === undefined
-    ? new LocalBroker()
-    : new RedisBroker({
-      redis: options.redis,
-      prefix: options.redisPrefix,
-      sharded: options.redisSharded,
-      publishTimeout: options.publishTimeout,
-      readyTimeout: options.redisReadyTimeout,
-      healthCheckInterval: options.redisHealthCheckInterval
-    }))
-  const realtime = new Realtime(options, broker, fastify.log)
-  await broker.start(realtime)
-  if (broker instanceof RedisBroker) realtime.presence = realtime.createPresence(broker.client)
+  const host = new RealtimeHost(options, await createBroker(options), fastify.log)
+  await host.start()
+  const realtime = new Realtime(host)
 
   fastify.decorate('realtime', realtime as unknown as FastifyInstance['realtime'])
   fastify.decorate('ws', function ws (this: FastifyInstance, pathOrRoute: string | RouteWithPath<object>, route?: object) {
     return typeof pathOrRoute === 'string'
-      ? realtime.addRoute(this, pathOrRoute, route as never)
-      : realtime.addRoute(this, pathOrRoute.path, pathOrRoute as never)
+      ? registerRoute(host, this, pathOrRoute, route as never)
+      : registerRoute(host, this, pathOrRoute.path, pathOrRoute as never)
   } as unknown as FastifyInstance['ws'])
 
   const removeGuard = installUpgradeGuard(fastify.server, {
-    closing: () => realtime.closing,
+    closing: () => host.closing,
     upgradeTimeout: options.upgradeTimeout,
     redactQueryParams: options.redactQueryParams,
     log: fastify.log
@@ -61,12 +54,26 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   fastify.websocketServer.on('connection', (_socket, request) => { clearUpgradeTimer(request) })
 
   fastify.addHook('preClose', async () => {
-    await realtime.closeConnections()
+    await host.closeConnections()
   })
   fastify.addHook('onClose', async () => {
     removeGuard()
-    await realtime.presence.close()
-    await broker.close()
+    await host.close()
+  })
+}
+
+/** The broker of the options: the user's, Redis (loaded only then, with ioredis), or in memory. */
+async function createBroker (options: ResolvedOptions): Promise<Broker> {
+  if (options.broker !== undefined) return options.broker
+  if (options.redis === undefined) return new LocalBroker()
+  const { RedisBroker } = await import('./redis/broker.js')
+  return new RedisBroker({
+    redis: options.redis,
+    prefix: options.redisPrefix,
+    sharded: options.redisSharded,
+    publishTimeout: options.publishTimeout,
+    readyTimeout: options.redisReadyTimeout,
+    healthCheckInterval: options.redisHealthCheckInterval
   })
 }
 
@@ -81,7 +88,6 @@ export { realtime }
 export type { RealtimeOptions, HeartbeatOptions } from './options.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
-export { Realtime } from './realtime.js'
 export { Connection } from './connection.js'
 export { Namespace } from './namespace.js'
 export { BroadcastOperator, type ConnectionRef } from './broadcast.js'
@@ -93,11 +99,9 @@ export {
 } from './route.js'
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
+export type { PresenceEntry, PresenceEvent, PresenceStore, PresenceStoreOptions } from './presence.js'
 export { LocalBroker } from './local-broker.js'
-export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats, type RedisConnection } from './redis-broker.js'
-export { CloseCode } from './close-codes.js'
-export { WireErrorCode, RealtimeError, type WireErrorDetail } from './wire-errors.js'
-export { encodeEvent, RESERVED_TYPES, type RequestId } from './protocol.js'
+export { CloseCode, closeCodeAllowsReconnect } from './protocol/close-codes.js'
+export { WireErrorCode, RealtimeError, type WireErrorDetail } from './protocol/wire-errors.js'
+export { encodeEvent, RESERVED_TYPES, type RequestId } from './protocol/envelope.js'
 export * as errors from './errors.js'
-export type { PresenceEntry, PresenceEvent } from './presence.js'
-export { RealtimeEmitter, EmitterNamespace, type RealtimeEmitterOptions } from './emitter.js'

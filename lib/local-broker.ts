@@ -1,31 +1,16 @@
-import { RESOLVED, type Broker, type BrokerHost, type BroadcastPacket, type UserCommand } from './broker.js'
+import { RESOLVED, type Broker, type BroadcastPacket, type UserCommand } from './broker.js'
 
-/** The default broker: one process, delivery straight to this instance's connections. */
+/** The default broker: one process. The core delivers locally, so there is nothing to carry. */
 export class LocalBroker implements Broker {
-  readonly kind = 'memory'
+  readonly kind: string = 'memory'
   readonly status = 'up' as const
-  #host: BrokerHost | undefined
 
-  async start (host: BrokerHost): Promise<void> {
-    this.#host = host
-  }
-
-  publish (packet: BroadcastPacket): Promise<void> {
-    this.#host?.deliver(packet)
-    return RESOLVED
-  }
-
-  publishUserCommand (command: UserCommand): Promise<void> {
-    this.#host?.applyUserCommand(command)
-    return RESOLVED
-  }
-
-  roomCreated (): Promise<void> { return RESOLVED }
-  roomEmptied (): void {}
-  namespaceCreated (): Promise<void> { return RESOLVED }
-  namespaceEmptied (): void {}
-
-  async close (): Promise<void> {
-    this.#host = undefined
-  }
+  async start (): Promise<void> {}
+  publish (_packet: BroadcastPacket): Promise<void> { return RESOLVED }
+  publishUserCommand (_command: UserCommand): Promise<void> { return RESOLVED }
+  roomCreated (_namespace: string, _room: string): Promise<void> { return RESOLVED }
+  roomEmptied (_namespace: string, _room: string): void {}
+  namespaceCreated (_namespace: string): Promise<void> { return RESOLVED }
+  namespaceEmptied (_namespace: string): void {}
+  async close (): Promise<void> {}
 }

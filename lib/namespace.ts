@@ -3,15 +3,17 @@ import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 import { textFrame } from './broadcast-frame.js'
 import type { Connection } from './connection.js'
 import { FST_RT_PRESENCE_DISABLED } from './errors.js'
-import type { PresenceEntry, PresenceEvent, PresenceTracker } from './presence.js'
-import { encodeEvent } from './protocol.js'
+import type { PresenceEntry, PresenceEvent, PresenceStore } from './presence.js'
+import { encodeEvent } from './protocol/envelope.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
-import { kAdd, kDeliver, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kSendFrame } from './symbols.js'
+import { kAdd, kDeliver, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kRoomsOf, kSendFrame } from './symbols.js'
+
+const NO_ROOMS: ReadonlySet<string> = new Set()
 
 /** What a namespace needs from the plugin around it. */
 export interface NamespaceHost {
   readonly broker: Broker
-  readonly presence: PresenceTracker
+  readonly presence: PresenceStore
   /** Logs a failed publish that nobody awaited. */
   publishFailed (namespace: string, err: unknown): void
   /** A connection left the namespace for good. */
@@ -19,8 +21,10 @@ export interface NamespaceHost {
 }
 
 /**
- * The connections of one WebSocket route path, and the rooms they are in.
- * Counts and lists are local to this instance; `emit` reaches every instance.
+ * The connections of one WebSocket route path, and the rooms they are in:
+ * the one owner of room membership on this instance, both ways (room ->
+ * members, connection -> rooms). Counts and lists are local to this
+ * instance; `emit` reaches every instance.
  */
 export class Namespace<E extends EventMap = EventMap> {
   /** The route path, e.g. `/chat`. */
@@ -28,6 +32,8 @@ export class Namespace<E extends EventMap = EventMap> {
   readonly #host: NamespaceHost
   readonly #connections = new Map<string, Connection<E, any>>()
   readonly #rooms = new Map<string, Set<Connection<E, any>>>()
+  // The other direction of #rooms, for connections in at least one room.
+  readonly #memberships = new Map<Connection<E, any>, Set<string>>()
   // Rooms whose broker subscription is still being set up: a join waits for it.
   readonly #subscribing = new Map<string, Promise<void>>()
   #ready: Promise<void> | undefined
@@ -111,10 +117,17 @@ export class Namespace<E extends EventMap = EventMap> {
     return this.#ready === RESOLVED ? undefined : this.#ready
   }
 
-  /** @internal */
-  [kRemove] (conn: Connection<E, any>, rooms: ReadonlySet<string> | undefined): void {
-    if (!this.#connections.delete(conn.id)) return
+  /** @internal the rooms `conn` is in */
+  [kRoomsOf] (conn: Connection<E, any>): ReadonlySet<string> {
+    return this.#memberships.get(conn) ?? NO_ROOMS
+  }
+
+  /** @internal the connection is gone: leaves its rooms; returns them, for its onClose */
+  [kRemove] (conn: Connection<E, any>): ReadonlySet<string> {
+    if (!this.#connections.delete(conn.id)) return NO_ROOMS
+    const rooms = this.#memberships.get(conn)
     if (rooms !== undefined) {
+      this.#memberships.delete(conn)
       for (const room of rooms) this.#removeMember(conn, room)
     }
     if (this.#connections.size === 0) {
@@ -122,10 +135,16 @@ export class Namespace<E extends EventMap = EventMap> {
       this.#host.broker.namespaceEmptied(this.path)
     }
     this.#host.connectionRemoved(conn)
+    return rooms ?? NO_ROOMS
   }
 
-  /** @internal */
-  [kJoin] (conn: Connection<E, any>, rooms: Set<string>, room: string): Promise<void> {
+  /** @internal adds a member; resolves once the room's traffic from every instance reaches it */
+  [kJoin] (conn: Connection<E, any>, room: string): Promise<void> {
+    let rooms = this.#memberships.get(conn)
+    if (rooms === undefined) {
+      if (this.#connections.get(conn.id) !== conn) return RESOLVED
+      this.#memberships.set(conn, rooms = new Set())
+    }
     if (rooms.has(room)) return this.#subscribing.get(room) ?? RESOLVED
     rooms.add(room)
     if (this.#presence !== undefined) this.#presenceChanged('join', room, conn.id, conn.userId, true)
@@ -145,8 +164,11 @@ export class Namespace<E extends EventMap = EventMap> {
   }
 
   /** @internal */
-  [kLeave] (conn: Connection<E, any>, rooms: Set<string>, room: string): void {
-    if (rooms.delete(room)) this.#removeMember(conn, room)
+  [kLeave] (conn: Connection<E, any>, room: string): void {
+    const rooms = this.#memberships.get(conn)
+    if (rooms === undefined || !rooms.delete(room)) return
+    if (rooms.size === 0) this.#memberships.delete(conn)
+    this.#removeMember(conn, room)
   }
 
   #removeMember (conn: Connection<E, any>, room: string): void {
@@ -176,9 +198,11 @@ export class Namespace<E extends EventMap = EventMap> {
     this[kPublish]([room], action === 'join' ? [connectionId] : [], encodeEvent('presence', event)).catch(noop)
   }
 
-  /** @internal hands an encoded frame to the broker */
+  /** @internal delivers an encoded frame here, then hands it to the broker for the other instances */
   [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void> {
-    const published = this.#host.broker.publish({ namespace: this.path, rooms, except, frame })
+    const packet: BroadcastPacket = { namespace: this.path, rooms, except, frame }
+    this[kDeliver](packet)
+    const published = this.#host.broker.publish(packet)
     if (published !== RESOLVED) {
       // Mark the rejection handled so a fire-and-forget emit never becomes an
       // unhandled rejection; whoever awaits the promise still sees it.
@@ -187,7 +211,7 @@ export class Namespace<E extends EventMap = EventMap> {
     return published
   }
 
-  /** @internal delivers a packet to this instance's matching connections; returns the count */
+  /** @internal delivers a packet to this instance's matching connections, once each; returns the count */
   [kDeliver] (packet: BroadcastPacket): number {
     const { rooms, except } = packet
     let targets: Iterable<Connection<E, any>>

@@ -2,10 +2,11 @@ import type { FastifyRequest } from 'fastify'
 import type { Connection } from './connection.js'
 import type { HeartbeatGroup } from './heartbeat.js'
 import type { ResolvedRateLimit } from './rate-limit.js'
-import { encodeError, encodePong, encodeReply, parseEnvelope, ProtocolFault, type RequestId } from './protocol.js'
+import { parseEnvelope, ProtocolFault } from './parse-envelope.js'
+import { encodeError, encodePong, encodeReply, type RequestId } from './protocol/envelope.js'
 import type { CompiledMessage } from './route.js'
 import { kTake } from './symbols.js'
-import { RealtimeError, WireErrorCode, type WireErrorDetail } from './wire-errors.js'
+import { RealtimeError, WireErrorCode, type WireErrorDetail } from './protocol/wire-errors.js'
 
 type AnyConnection = Connection<any, any>
 

@@ -4,7 +4,7 @@ import { Compile } from 'typebox/compile'
 import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
-import { RESERVED_TYPES } from './protocol.js'
+import { RESERVED_TYPES } from './protocol/envelope.js'
 import type { HeartbeatOptions } from './options.js'
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
 

@@ -1,6 +1,9 @@
+import type { EventEmitter } from 'node:events'
+import type { FastifyBaseLogger } from 'fastify'
 import type { TSchema } from 'typebox'
+import type { Broker, BrokerStatus } from './broker.js'
+import type { Connection } from './connection.js'
 import type { Namespace } from './namespace.js'
-import type { Realtime } from './realtime.js'
 import type { EventMap, JsonRouteDefinition, RawRouteDefinition, RouteWithPath } from './route.js'
 
 /**
@@ -18,12 +21,43 @@ export type NamespaceEvents<P extends string> = P extends keyof RealtimeNamespac
   ? RealtimeNamespaces[P] extends EventMap ? RealtimeNamespaces[P] : EventMap
   : Record<string, TSchema>
 
-/** The `app.realtime` decorator, with `namespace()` typed by RealtimeNamespaces. */
-export interface RealtimeDecorator extends Omit<Realtime, 'namespace'> {
+/**
+ * The `app.realtime` decorator: namespaces, user-wide commands, broker
+ * status and counters of this instance. An EventEmitter of `broker:down`
+ * and `broker:up`.
+ */
+export interface RealtimeDecorator extends EventEmitter {
+  /** This instance's id, a prefix of every connection id it hands out. */
+  readonly instanceId: string
+  /** The broker carrying broadcasts between instances. */
+  readonly broker: Broker
+  /** The plugin's logger. */
+  readonly log: FastifyBaseLogger
+  /** Whether the broker reaches the other instances now (`up` always without Redis). */
+  readonly brokerStatus: BrokerStatus
+  /** Connections open on this instance, all namespaces together. */
+  readonly connectionCount: number
+  /** Messages dropped for slow consumers (`slowConsumer: 'drop'`) on this instance. */
+  readonly droppedMessages: number
+  /** Connections closed with 4001 for reading too slowly (`slowConsumer: 'close'`) on this instance. */
+  readonly slowConsumersClosed: number
+  /** Whether `app.close()` has begun: new upgrades are refused with 503. */
+  readonly closing: boolean
+  /** Heartbeat timers running (one per distinct setting in use), for leak checks. */
+  readonly heartbeatTimers: number
   /** The namespace of a route path; throws FST_RT_UNKNOWN_NAMESPACE if no route is declared there. */
   namespace<P extends string> (path: P): Namespace<NamespaceEvents<P>>
   /** The namespace of a route declared with `defineRoute()`, typed from its events. */
   namespace<E extends EventMap> (route: RouteWithPath<JsonRouteDefinition<any, any, E>>): Namespace<E>
+  /** Every namespace declared on this instance. */
+  namespaces (): Namespace[]
+  /**
+   * Closes every connection of a user, on every instance, with `code`
+   * (default 4403, DISCONNECTED). Resolves once the command has left this instance.
+   */
+  disconnectUser (userId: string, code?: number, reason?: string): Promise<void>
+  /** Connections of a user on this instance. */
+  userConnections (userId: string): Connection<any, any>[]
 }
 
 /** `app.ws()`: declares a WebSocket route and returns its namespace. */

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
 import realtime, { DEFAULTS, defineRoute, LocalBroker } from '../lib/index.js'
-import { resolveOptions } from '../lib/options.js'
+import { resolveOptions } from '../lib/validate-options.js'
 import { build, connect } from './helper.js'
 
 test('defaults', async (t) => {

@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { Cluster } from 'ioredis'
-import { RealtimeEmitter } from '../lib/index.js'
+import { RealtimeEmitter } from '../lib/redis/index.js'
 import { connect, type TestClient, type TestContext, member } from './helper.js'
 import { chatInstance } from './support/instances.js'
 import { redisClusterFor } from './support/redis.js'

@@ -1,3 +1,5 @@
+import type { WireErrorDetail } from '../protocol/wire-errors.js'
+
 /** Codes the client itself gives (the server's own codes, e.g. `VALIDATION_FAILED`, come through as they are). */
 export const ClientErrorCode = {
   /** No answer within the request's timeout (time spent queued offline counts). */
@@ -14,11 +16,8 @@ export const ClientErrorCode = {
 
 export type ClientErrorCode = typeof ClientErrorCode[keyof typeof ClientErrorCode]
 
-/** One place in a message's `data` that failed the server's validation. */
-export interface ErrorDetail {
-  path: string
-  message: string
-}
+/** One place in a message's `data` that failed the server's validation (the protocol's error detail). */
+export type ErrorDetail = WireErrorDetail
 
 /**
  * What a request rejects with, and what `on('error')` receives: the

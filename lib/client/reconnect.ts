@@ -1,3 +1,4 @@
+import { closeCodeAllowsReconnect } from '../protocol/close-codes.js'
 import type { CloseInfo } from './types.js'
 
 /** How the client reconnects; `reconnect: false` turns it off. */
@@ -25,16 +26,6 @@ export interface ResolvedReconnect {
   shouldReconnect: (close: CloseInfo) => boolean
 }
 
-/** Close codes that reconnecting cannot fix: the client or the app has to change something first. */
-const FINAL_CODES = new Set([
-  1000, // a deliberate close by the server
-  1002, // protocol error: the client speaks it wrong
-  1003, // unsupported data
-  1007, // invalid UTF-8
-  1009, // message too big: sending it again fails again
-  1010 // a required extension is missing
-])
-
 /**
  * The default policy, following docs/protocol.md: reconnect after shutdown
  * (1001), heartbeat loss or network failure (1006), a server error (1011),
@@ -46,8 +37,7 @@ const FINAL_CODES = new Set([
  */
 export function shouldReconnect (close: CloseInfo): boolean {
   if (close.status !== undefined) return close.status >= 500 || close.status === 408 || close.status === 429
-  if (FINAL_CODES.has(close.code)) return false
-  return !(close.code >= 4400 && close.code <= 4999)
+  return closeCodeAllowsReconnect(close.code)
 }
 
 /** The delay before retry number `attempt` (0 for the first retry). */

@@ -1,11 +1,12 @@
-import type { Cluster, Redis, RedisOptions } from 'ioredis'
-import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from './broker.js'
-import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
-import { quit, ready, RedisPublisher, withTimeout } from './redis-publisher.js'
-import { Channels, decodeMessage, encodeBroadcast, encodeUserCommand } from './redis-wire.js'
-
-/** A Redis connection to reuse, a URL, or ioredis options for one the broker opens itself. */
-export type RedisConnection = Redis | Cluster | string | RedisOptions
+import type { Cluster, Redis } from 'ioredis'
+import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from '../broker.js'
+import { FST_RT_BROKER_UNAVAILABLE } from '../errors.js'
+import { DEFAULTS } from '../options.js'
+import type { PresenceStore, PresenceStoreOptions } from '../presence.js'
+import { quit, ready, withTimeout, type RedisConnection } from './connection.js'
+import { RedisPresence } from './presence.js'
+import { RedisPublisher } from './publisher.js'
+import { Channels, decodeMessage, encodeBroadcast, encodeUserCommand } from './wire.js'
 
 export interface RedisBrokerOptions {
   /** Publishes go through this connection; subscriptions through a duplicate of it. */
@@ -63,7 +64,7 @@ type Listener = (...args: any[]) => void
 const SUBSCRIBE_BATCH = 500
 
 /**
- * Broadcast over Redis pub/sub: at-most-once, ordered per publisher and
+ * Carries broadcasts over Redis pub/sub: at-most-once, ordered per publisher and
  * channel. An instance subscribes to a namespace's channel while it has a
  * connection there, and to a room's channel while it has a member there.
  * While Redis is away, local delivery goes on, publishes fail fast with
@@ -89,11 +90,11 @@ export class RedisBroker implements Broker {
   constructor (options: RedisBrokerOptions) {
     this.#connection = options.redis
     this.#options = {
-      prefix: options.prefix ?? 'fastify-realtime',
-      sharded: options.sharded ?? false,
-      publishTimeout: options.publishTimeout ?? 2000,
-      readyTimeout: options.readyTimeout ?? 10_000,
-      healthCheckInterval: options.healthCheckInterval ?? 5000
+      prefix: options.prefix ?? DEFAULTS.redisPrefix,
+      sharded: options.sharded ?? DEFAULTS.redisSharded,
+      publishTimeout: options.publishTimeout ?? DEFAULTS.publishTimeout,
+      readyTimeout: options.readyTimeout ?? DEFAULTS.redisReadyTimeout,
+      healthCheckInterval: options.healthCheckInterval ?? DEFAULTS.redisHealthCheckInterval
     }
     this.#channels = new Channels(this.#options.prefix)
   }
@@ -135,12 +136,10 @@ export class RedisBroker implements Broker {
   }
 
   publish (packet: BroadcastPacket): Promise<void> {
-    this.#host?.deliver(packet)
     return this.#publish(this.#channels.of(packet), encodeBroadcast(this.#host!.instanceId, packet))
   }
 
   publishUserCommand (command: UserCommand): Promise<void> {
-    this.#host?.applyUserCommand(command)
     return this.#publish(this.#channels.commands, encodeUserCommand(this.#host!.instanceId, command))
   }
 
@@ -158,6 +157,11 @@ export class RedisBroker implements Broker {
 
   namespaceEmptied (namespace: string): void {
     this.#unwant(this.#channels.namespace(namespace))
+  }
+
+  /** Presence in Redis, through the publishing connection. */
+  createPresence (options: PresenceStoreOptions): PresenceStore {
+    return new RedisPresence(this.#publisher!.client, this.#options.prefix, options)
   }
 
   async close (): Promise<void> {

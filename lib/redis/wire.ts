@@ -1,4 +1,4 @@
-import type { BroadcastPacket, UserCommand } from './broker.js'
+import type { BroadcastPacket, UserCommand } from '../broker.js'
 
 /*
  * What travels on the plugin's Redis channels. One message:

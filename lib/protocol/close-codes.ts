@@ -31,3 +31,21 @@ export const CloseCode = {
 } as const
 
 export type CloseCode = typeof CloseCode[keyof typeof CloseCode]
+
+/**
+ * Close codes after which reconnecting as before cannot help: a deliberate
+ * close (1000), a client that speaks the protocol wrong (1002, 1003, 1007),
+ * a message that is too big to send again (1009), a missing extension
+ * (1010). The 4400-4999 half of the application range belongs here too.
+ */
+const FINAL_CODES: ReadonlySet<number> = new Set([1000, 1002, 1003, 1007, 1009, 1010])
+
+/**
+ * The reconnect policy of docs/protocol.md, from the close code alone:
+ * reconnect after 1001, 1006, 1008 (after a pause), 1011 and 4000-4399;
+ * not after the final codes above nor 4400-4999.
+ */
+export function closeCodeAllowsReconnect (code: number): boolean {
+  if (FINAL_CODES.has(code)) return false
+  return !(code >= 4400 && code <= 4999)
+}

@@ -1,8 +1,7 @@
-import { Redis, type Cluster } from 'ioredis'
-import { FST_RT_BROKER_UNAVAILABLE } from './errors.js'
-import type { RedisConnection } from './redis-broker.js'
+import { FST_RT_BROKER_UNAVAILABLE } from '../errors.js'
+import { openClient, ready, quit, withTimeout, type RedisClient, type RedisConnection } from './connection.js'
 
-type Client = Redis | Cluster
+type Client = RedisClient
 
 /** Outcome counters of publishes. */
 export interface PublishCounters {
@@ -26,13 +25,9 @@ export class RedisPublisher {
   #connected: Promise<void> | undefined
 
   constructor (connection: RedisConnection, sharded: boolean, timeout: number, counters: PublishCounters) {
-    if (typeof connection === 'string' || !isClient(connection)) {
-      this.client = typeof connection === 'string' ? new Redis(connection) : new Redis({ ...connection })
-      this.owned = true
-    } else {
-      this.client = connection
-      this.owned = false
-    }
+    const { client, owned } = openClient(connection)
+    this.client = client
+    this.owned = owned
     this.#sharded = sharded
     this.#timeout = timeout
     this.#counters = counters
@@ -71,42 +66,6 @@ export class RedisPublisher {
   async close (): Promise<void> {
     if (this.owned) await quit(this.client, this.#timeout)
   }
-}
-
-export function isClient (value: object): value is Client {
-  return typeof (value as Client).duplicate === 'function' && typeof (value as Client).publish === 'function'
-}
-
-/** Waits for a client's 'ready', within `ms`. */
-export async function ready (client: Client, ms: number): Promise<void> {
-  if (client.status === 'ready') return
-  let listener: (() => void) | undefined
-  try {
-    await withTimeout(new Promise<void>((resolve) => { listener = resolve; client.once('ready', listener) }), ms,
-      `Redis not ready within ${ms} ms`)
-  } finally {
-    if (listener !== undefined) client.off('ready', listener)
-  }
-}
-
-/** QUIT when connected (bounded by `timeout`), else drop the connection. */
-export async function quit (client: Client, timeout: number): Promise<void> {
-  if (client.status === 'ready') {
-    try {
-      await withTimeout(client.quit(), timeout, 'quit')
-      return
-    } catch {}
-  }
-  client.disconnect()
-}
-
-/** Rejects with FST_RT_BROKER_UNAVAILABLE(message) when `promise` takes longer than `ms`. */
-export function withTimeout<T> (promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new FST_RT_BROKER_UNAVAILABLE(message)), ms)
-  })
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
 
 function noop (): void {}

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto'
-import { BroadcastOperator, type BroadcastTarget, type ConnectionRef } from './broadcast.js'
-import { CloseCode } from './close-codes.js'
-import { RedisPublisher, type PublishCounters } from './redis-publisher.js'
-import type { RedisConnection } from './redis-broker.js'
-import { Channels, encodeBroadcast, encodeUserCommand } from './redis-wire.js'
-import type { EventMap, EventName, EventPayload } from './route.js'
-import { kPublish } from './symbols.js'
+import { BroadcastOperator, type BroadcastTarget, type ConnectionRef } from '../broadcast.js'
+import { CloseCode } from '../protocol/close-codes.js'
+import { RedisPublisher, type PublishCounters } from './publisher.js'
+import type { RedisConnection } from './connection.js'
+import { DEFAULTS } from '../options.js'
+import { Channels, encodeBroadcast, encodeUserCommand } from './wire.js'
+import type { EventMap, EventName, EventPayload } from '../route.js'
+import { kPublish } from '../symbols.js'
 
 export interface RealtimeEmitterOptions {
   /** The Redis the servers use: a client (never closed by the emitter), a URL or ioredis options. */
@@ -34,8 +35,9 @@ export class RealtimeEmitter {
   readonly #instanceId = `emitter-${randomBytes(6).toString('base64url')}`
 
   constructor (options: RealtimeEmitterOptions) {
-    this.#publisher = new RedisPublisher(options.redis, options.sharded ?? false, options.publishTimeout ?? 2000, this.stats)
-    this.#channels = new Channels(options.prefix ?? 'fastify-realtime')
+    this.#publisher = new RedisPublisher(options.redis, options.sharded ?? DEFAULTS.redisSharded,
+      options.publishTimeout ?? DEFAULTS.publishTimeout, this.stats)
+    this.#channels = new Channels(options.prefix ?? DEFAULTS.redisPrefix)
   }
 
   /** A namespace to emit to, by route path. */

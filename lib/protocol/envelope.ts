@@ -1,0 +1,50 @@
+import type { WireErrorDetail } from './wire-errors.js'
+
+/*
+ * The envelope of docs/protocol.md: one JSON object per text frame.
+ *   client -> server  {"type": "say", "data": {...}, "id": "c1"}
+ *   server -> client  {"type": "reply", "id": "c1", "data": ...}
+ *                     {"type": "error", "id": "c1", "error": {"code", "message", "details"?}}
+ *                     {"type": "said", "data": {...}}
+ *                     {"type": "pong"}
+ */
+
+/** A request id: chosen by the client, echoed in the one answer it asks for. */
+export type RequestId = string | number
+
+/** Types the protocol itself uses; a route cannot declare them. */
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(['ping', 'pong', 'reply', 'error'])
+
+/** Longest request id the server echoes; a longer one is a validation error. */
+export const MAX_ID_LENGTH = 128
+
+/*
+ * Encoders build the JSON text by hand around JSON.stringify(data) so that a
+ * broadcast costs one stringify of the payload and nothing per recipient.
+ */
+
+/** Encodes a server event `{"type", "data"}`. Throws a TypeError for data JSON cannot carry (BigInt, cycles). */
+export function encodeEvent (type: string, data: unknown): string {
+  const json = JSON.stringify(data)
+  return json === undefined
+    ? '{"type":' + JSON.stringify(type) + '}'
+    : '{"type":' + JSON.stringify(type) + ',"data":' + json + '}'
+}
+
+/** Encodes the success answer to request `id`; a handler that returned nothing answers `data: null`. */
+export function encodeReply (id: RequestId, data: unknown): string {
+  return '{"type":"reply","id":' + JSON.stringify(id) + ',"data":' + (JSON.stringify(data) ?? 'null') + '}'
+}
+
+/** Encodes a failure answer; `id` is left out when the request carried none. */
+export function encodeError (id: RequestId | undefined, code: string, message: string, details?: WireErrorDetail[]): string {
+  const error = details === undefined ? { code, message } : { code, message, details }
+  return id === undefined
+    ? '{"type":"error","error":' + JSON.stringify(error) + '}'
+    : '{"type":"error","id":' + JSON.stringify(id) + ',"error":' + JSON.stringify(error) + '}'
+}
+
+/** Encodes the answer to an application-level `{"type":"ping"}`. */
+export function encodePong (id: RequestId | undefined): string {
+  return id === undefined ? '{"type":"pong"}' : '{"type":"pong","id":' + JSON.stringify(id) + '}'
+}

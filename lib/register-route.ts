@@ -1,0 +1,102 @@
+import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import type { WebSocket } from 'ws'
+import { checkOrigin } from './admission.js'
+import { FST_RT_INVALID_OPTION } from './errors.js'
+import type { RealtimeHost } from './host.js'
+import { Namespace } from './namespace.js'
+import { resolveRateLimit } from './rate-limit.js'
+import { compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
+import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
+import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
+
+type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
+
+/** Route options handed to Fastify unchanged: they run on the upgrade request. */
+const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHandler', 'preSerialization', 'onSend',
+  'onResponse', 'onError', 'onRequestAbort', 'schema', 'config', 'logLevel', 'constraints', 'errorHandler'] as const
+
+/**
+ * `app.ws()`: checks and compiles a route once, declares its namespace, and
+ * registers the upgrade route on `instance` (which may be an encapsulated
+ * child, whose prefix and hooks apply).
+ */
+export function registerRoute (host: RealtimeHost, instance: FastifyInstance, path: string,
+  definition: AnyRouteDefinition): Namespace<any> {
+  if (definition === null || typeof definition !== 'object') throw new FST_RT_INVALID_OPTION('route', 'an object')
+  if (typeof path !== 'string' || !path.startsWith('/')) throw new FST_RT_INVALID_OPTION('path', "a string starting with '/'")
+  const options = host.options
+  const fullPath = joinPath(instance.prefix, path)
+  if (host.namespaces.has(fullPath)) throw new FST_RT_INVALID_OPTION(`route ${fullPath}`, 'declared once')
+
+  const heartbeat = resolveHeartbeat(`${fullPath} heartbeat`, definition.heartbeat, options.heartbeat)
+  const lifecycle = {
+    onOpen: definition.onOpen as RouteRuntime['onOpen'],
+    onClose: definition.onClose as RouteRuntime['onClose'],
+    maxQueuedMessages: options.maxQueuedMessages,
+    keepRequest: definition.keepRequest === true,
+    limits: {
+      maxBufferedBytes: definition.maxBufferedBytes === undefined
+        ? options.maxBufferedBytes
+        : positiveInteger(`${fullPath} maxBufferedBytes`, definition.maxBufferedBytes),
+      slowConsumer: definition.slowConsumer === undefined
+        ? options.slowConsumer
+        : resolveSlowConsumer(`${fullPath} slowConsumer`, definition.slowConsumer),
+      rateLimit: definition.rateLimit === undefined
+        ? options.rateLimit
+        : resolveRateLimit(`${fullPath} rateLimit`, definition.rateLimit),
+      maxRoomsPerConnection: options.maxRoomsPerConnection,
+      maxRoomNameLength: options.maxRoomNameLength,
+      canJoin: definition.canJoin as RouteLimits['canJoin'],
+      counters: host.counters
+    },
+    heartbeat: heartbeat === false ? undefined : host.heartbeats.group(heartbeat.interval, heartbeat.timeout)
+  }
+  let runtime: RouteRuntime
+  if (definition.raw === true) {
+    if (typeof definition.onMessage !== 'function') throw new FST_RT_INVALID_OPTION(`${fullPath} onMessage`, 'a function')
+    runtime = new RawRouteRuntime(definition.onMessage as RawRouteDefinition['onMessage'], lifecycle)
+  } else {
+    runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined), lifecycle)
+  }
+  const presence = definition.presence === undefined || definition.presence === false
+    ? undefined
+    : { events: definition.presence !== true && definition.presence.events === true }
+  const namespace = new Namespace<any>(fullPath, host, presence)
+  host.namespaces.set(fullPath, namespace)
+  host.byRoute.set(definition, namespace)
+
+  const origins = definition.allowedOrigins === undefined
+    ? options.allowedOrigins
+    : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)
+  const route: Record<string, unknown> = {}
+  for (const key of FASTIFY_ROUTE_KEYS) {
+    if (definition[key] !== undefined) route[key] = definition[key]
+  }
+  // Cheap refusals first (origin, capacity), before the route's own hooks; the
+  // per-user cap last, once the auth hooks have put the user on the request.
+  const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
+  route.onRequest = [...first, ...toArray(route.onRequest)]
+  if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
+
+  const log = instance.log
+  instance.route({
+    ...route,
+    method: 'GET',
+    url: path,
+    websocket: true,
+    handler (socket: WebSocket, request: FastifyRequest) {
+      host.accept(namespace, runtime, socket, request, log)
+    }
+  } as unknown as RouteOptions)
+  return namespace
+}
+
+function toArray (value: unknown): unknown[] {
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : [value]
+}
+
+function joinPath (prefix: string, path: string): string {
+  if (prefix === '' || prefix === '/') return path
+  return path === '/' ? prefix : prefix + path
+}
