@@ -38,6 +38,10 @@ export const FST_RT_TOO_MANY_CONNECTIONS = createError(
 export const FST_RT_CONNECTION_LIMIT = createError<[string]>(
   'FST_RT_CONNECTION_LIMIT', 'Too many connections for this %s', 429)
 
+/** The plugin is registered a second time in the same app (a child context sees the parent's registration). */
+export const FST_RT_ALREADY_REGISTERED = createError(
+  'FST_RT_ALREADY_REGISTERED', 'fastify-realtime is already registered in this app', 500)
+
 /** Every error code above, for the README check and for callers that switch on codes. */
 export const PLUGIN_ERROR_CODES = [
   'FST_RT_INVALID_OPTION',
@@ -47,5 +51,6 @@ export const PLUGIN_ERROR_CODES = [
   'FST_RT_BROKER_UNAVAILABLE',
   'FST_RT_PRESENCE_DISABLED',
   'FST_RT_TOO_MANY_CONNECTIONS',
-  'FST_RT_CONNECTION_LIMIT'
+  'FST_RT_CONNECTION_LIMIT',
+  'FST_RT_ALREADY_REGISTERED'
 ] as const

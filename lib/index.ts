@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastif
 import fp from 'fastify-plugin'
 import type { WebSocket } from 'ws'
 import type { Broker } from './broker.js'
+import { FST_RT_ALREADY_REGISTERED, FST_RT_INVALID_OPTION } from './errors.js'
 import { RealtimeHost } from './host.js'
 import { LocalBroker } from './local-broker.js'
 import type { RealtimeOptions, ResolvedOptions } from './options.js'
@@ -14,8 +15,14 @@ import './types.js'
 import { resolveOptions } from './validate-options.js'
 
 async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions): Promise<void> {
+  if (fastify.hasDecorator('realtime')) throw new FST_RT_ALREADY_REGISTERED()
   const options = resolveOptions(opts)
-  if (!fastify.hasDecorator('websocketServer')) {
+  if (fastify.hasDecorator('websocketServer')) {
+    // The WebSocket server exists already, with the options it was given: ours would be ignored.
+    for (const name of ['maxPayload', 'perMessageDeflate'] as const) {
+      if (opts[name] !== undefined) throw new FST_RT_INVALID_OPTION(name, 'set on @fastify/websocket, which was registered first')
+    }
+  } else {
     await fastify.register(websocket, {
       options: { maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false },
       // The plugin closes its own connections with 1001 (the default would send no code).

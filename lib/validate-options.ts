@@ -4,9 +4,18 @@ import { DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedOpt
 import { resolveRateLimit } from './rate-limit.js'
 import type { RedisConnection } from './redis/connection.js'
 
+/** Options without a default, known all the same. */
+const OPTIONS_WITHOUT_DEFAULT = ['allowedOrigins', 'userId', 'broker', 'redis']
+
+/** Every plugin option; anything else is a typo that would otherwise be ignored. */
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT])
+
 /** Validates the plugin options and fills in defaults; throws FST_RT_INVALID_OPTION. */
 export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
   if (opts === null || typeof opts !== 'object') throw new FST_RT_INVALID_OPTION('options', 'an object')
+  for (const key of Object.keys(opts)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new FST_RT_INVALID_OPTION(key, 'a known option (see docs/options.md)')
+  }
   return {
     maxPayload: positiveInteger('maxPayload', opts.maxPayload ?? DEFAULTS.maxPayload),
     heartbeat: resolveHeartbeat('heartbeat', opts.heartbeat, DEFAULTS.heartbeat),

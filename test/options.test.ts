@@ -101,3 +101,40 @@ test('works inside an encapsulated plugin with a prefix', async (t) => {
   client.send({ type: 'ping' })
   t.same(await client.next(), { type: 'pong' })
 })
+
+test('an unknown option is refused at register, not ignored', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await t.rejects(async () => { await app.register(realtime, { bogus: 1 } as never).ready() },
+    { code: 'FST_RT_INVALID_OPTION', message: /'bogus'/ })
+})
+
+test('a second registration is refused, in the same context or a child', async (t) => {
+  const same = Fastify()
+  t.teardown(() => same.close())
+  same.register(realtime)
+  same.register(realtime)
+  await t.rejects(async () => { await same.ready() }, { code: 'FST_RT_ALREADY_REGISTERED' })
+
+  const child = Fastify()
+  t.teardown(() => child.close())
+  child.register(realtime)
+  child.register(async (scope) => { await scope.register(realtime) })
+  await t.rejects(async () => { await child.ready() }, { code: 'FST_RT_ALREADY_REGISTERED' })
+})
+
+test('WebSocket server options are refused when @fastify/websocket was registered first', async (t) => {
+  const { default: websocket } = await import('@fastify/websocket')
+  for (const options of [{ maxPayload: 1024 }, { perMessageDeflate: true }]) {
+    const app = Fastify()
+    t.teardown(() => app.close())
+    await app.register(websocket)
+    await t.rejects(async () => { await app.register(realtime, options).ready() },
+      { code: 'FST_RT_INVALID_OPTION', message: new RegExp(`'${Object.keys(options)[0]}'`) })
+  }
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(websocket)
+  await app.register(realtime, { closeTimeout: 100 })
+  t.ok(app.hasDecorator('realtime'), 'other options are fine')
+})
