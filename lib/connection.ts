@@ -61,7 +61,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     this.#request = request
     this.query = (request.query ?? {}) as Record<string, unknown>
     this.params = (request.params ?? {}) as Record<string, unknown>
-    this.ip = request.ip
+    // An injected upgrade (app.injectWS) has no peer; Fastify's inject() reports 127.0.0.1 alike.
+    this.ip = request.ip ?? '127.0.0.1'
     this.user = (request as { user?: unknown }).user as U
     this.userId = userId
     this.log = log

@@ -115,7 +115,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     releaseUpgradeObjects(socket, request)
     // The client may have reset the TCP connection while the hooks ran; its
     // 'close' has been emitted already, so ws would never report this socket closed.
-    if (request.raw.socket.destroyed) {
+    if (request.raw.socket?.destroyed === true) {
       socket.terminate()
       return
     }

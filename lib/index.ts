@@ -37,7 +37,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
 
   const host = new RealtimeHost(options, await createBroker(options), fastify.log)
   await host.start()
-  const realtime = new Realtime(host)
+  const realtime = new Realtime(host, fastify)
 
   fastify.decorate('realtime', realtime as unknown as FastifyInstance['realtime'])
   fastify.decorate('ws', function ws (this: FastifyInstance, pathOrRoute: string | RouteWithPath<object>, route?: object) {
@@ -96,6 +96,7 @@ export type { RealtimeOptions, HeartbeatOptions } from './options.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'
+export { InjectedClient, InjectUpgradeError, type InjectOptions, type InjectedClose } from './inject.js'
 export { Namespace } from './namespace.js'
 export { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 export {

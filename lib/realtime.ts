@@ -1,9 +1,10 @@
 import { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Broker, BrokerStatus } from './broker.js'
 import type { Connection } from './connection.js'
 import { FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
 import type { RealtimeHost } from './host.js'
+import { injectConnection, type InjectedClient, type InjectOptions } from './inject.js'
 import type { Namespace } from './namespace.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { EventMap } from './route.js'
@@ -19,10 +20,12 @@ type AnyConnection = Connection<any, any>
  */
 export class Realtime extends EventEmitter {
   readonly #host: RealtimeHost
+  readonly #app: FastifyInstance
 
-  constructor (host: RealtimeHost) {
+  constructor (host: RealtimeHost, app: FastifyInstance) {
     super()
     this.#host = host
+    this.#app = app
     host.events = this
   }
 
@@ -98,5 +101,15 @@ export class Realtime extends EventEmitter {
   /** Connections of a user on this instance. */
   userConnections (userId: string): AnyConnection[] {
     return [...(this.#host.admission.userConnections(userId) ?? [])]
+  }
+
+  /**
+   * Opens a connection on a route without a port (through
+   * `app.injectWS`), for tests: the route's hooks run, and a refused
+   * upgrade rejects with an InjectUpgradeError carrying its `statusCode`.
+   */
+  inject (route: string | { path: string }, options?: InjectOptions): Promise<InjectedClient<any>> {
+    const path = typeof route === 'string' ? route : this.namespace(route).path
+    return injectConnection(this.#app, path, options)
   }
 }

@@ -29,8 +29,9 @@ export function attachSocket (socket: WebSocket, conn: Connection<any, any>): vo
  * ours logs through the connection and holds nothing.
  */
 export function releaseUpgradeObjects (socket: WebSocket, request: FastifyRequest): void {
-  const tcp = request.raw.socket as typeof request.raw.socket & { _httpMessage?: { detachSocket?: (s: unknown) => void } | null }
-  tcp._httpMessage?.detachSocket?.(tcp)
+  // An injected upgrade (app.injectWS) has no TCP socket.
+  const tcp = request.raw.socket as (typeof request.raw.socket & { _httpMessage?: { detachSocket?: (s: unknown) => void } | null }) | undefined
+  tcp?._httpMessage?.detachSocket?.(tcp)
   socket.removeAllListeners('error')
   socket.on('error', onSocketError)
 }

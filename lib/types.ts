@@ -2,7 +2,9 @@ import type { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger } from 'fastify'
 import type { TSchema } from 'typebox'
 import type { Broker, BrokerStatus } from './broker.js'
+import type { AnyRoute } from './client/types.js'
 import type { Connection } from './connection.js'
+import type { InjectedClient, InjectOptions } from './inject.js'
 import type { Namespace } from './namespace.js'
 import type { EventMap, JsonRouteDefinition, RawRouteDefinition, RouteWithPath } from './route.js'
 
@@ -58,6 +60,14 @@ export interface RealtimeDecorator extends EventEmitter {
   disconnectUser (userId: string, code?: number, reason?: string): Promise<void>
   /** Connections of a user on this instance. */
   userConnections (userId: string): Connection<any, any>[]
+  /**
+   * Opens a connection on a route without a port, for tests: the route's
+   * hooks run on the upgrade; a refused upgrade rejects with an
+   * InjectUpgradeError carrying its `statusCode`. Typed from a route value.
+   */
+  inject<R extends RouteWithPath<JsonRouteDefinition<any, any, any>>> (route: R, options?: InjectOptions): Promise<InjectedClient<R>>
+  /** Same, by path: any message type, any event, `unknown` payloads. */
+  inject (path: string, options?: InjectOptions): Promise<InjectedClient<AnyRoute>>
 }
 
 /** `app.ws()`: declares a WebSocket route and returns its namespace. */

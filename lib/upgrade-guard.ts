@@ -1,6 +1,7 @@
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { closeInjectedStreamOnEnd } from './inject.js'
 import { kOriginalUrl, kUpgradeTimer } from './symbols.js'
 
 /*
@@ -31,6 +32,7 @@ export function installUpgradeGuard (server: Server, options: UpgradeGuardOption
   const redact = redactQueryParams.length > 0 ? new Set(redactQueryParams) : undefined
 
   function onUpgrade (request: UpgradeRequest, socket: Duplex): void {
+    closeInjectedStreamOnEnd(request, socket)
     if (options.closing()) {
       // Fastify would answer 503 too, but leave the socket open: a client that
       // keeps it open would hold app.close() forever.
