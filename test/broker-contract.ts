@@ -306,6 +306,13 @@ export async function brokerContract (t: TestContext, name: string, setup: (t: T
     }
     tt.match(await first.client.request('join', { room: 'ops' }), { type: 'reply' })
     if (probe) tt.equal(await rooms(), 1, 'subscribed again, once')
+    // The same, with nothing awaited in between: subscribes and unsubscribes in flight together.
+    for (let round = 0; round < 5; round++) {
+      first.client.send({ type: 'leave', data: { room: 'ops' } })
+      first.client.send({ type: 'join', data: { room: 'ops' } })
+    }
+    tt.match(await first.client.request('join', { room: 'ops' }), { type: 'reply' })
+    if (probe) tt.equal(await rooms(), 1, 'still subscribed once after a burst of leaves and joins')
     await a!.realtime.namespace(NAMESPACE).to('ops').emit('seq', 3)
     await receives(tt, a!, first, [{ type: 'seq', data: 3 }], 'a member who joined again hears the room')
     await receives(tt, a!, publisher, [], 'a connection outside the room hears nothing')
