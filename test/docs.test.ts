@@ -48,7 +48,7 @@ const sorted = (values: Iterable<string | number>): Array<string | number> => [.
 function interfaceKeys (file: string, name: string): string[] {
   const source = read(file)
   const body = new RegExp(`export interface ${name}[^{]*\\{([\\s\\S]*?)\\n\\}`).exec(source)![1]!
-  return [...body.matchAll(/^ {2}(\w+)\?:/gm)].map((match) => match[1]!)
+  return [...body.matchAll(/^ {2}(\w+)\??:/gm)].map((match) => match[1]!)
 }
 
 test('docs/errors.md lists every plugin error code with its HTTP status, and no other', async (t) => {
