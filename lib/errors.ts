@@ -1,9 +1,11 @@
 import createError from '@fastify/error'
 
 /*
- * Errors the plugin throws or rejects with in the server process. Callers
- * match `err.code`; a code is never renamed or reused. Errors a client sees
- * on the wire are in wire-errors.ts.
+ * Every error code of the plugin, declared here and nowhere else: what it
+ * throws or rejects with in the server process, and the HTTP answers it
+ * gives to refused upgrades. Callers match `err.code`; a code is never
+ * renamed or reused. docs/errors.md lists them (test/docs.test.ts checks
+ * both ways). Errors a client sees on the wire are in protocol/wire-errors.ts.
  */
 
 /** A plugin or route option is out of range or of the wrong type. Thrown at `register` or `app.ws()`. */
@@ -38,19 +40,15 @@ export const FST_RT_TOO_MANY_CONNECTIONS = createError(
 export const FST_RT_CONNECTION_LIMIT = createError<[string]>(
   'FST_RT_CONNECTION_LIMIT', 'Too many connections for this %s', 429)
 
+/** `app.close()` has begun: a new upgrade is answered with HTTP 503 and its socket closed. */
+export const FST_RT_CLOSING = createError(
+  'FST_RT_CLOSING', 'Server is shutting down', 503)
+
+/** The upgrade request's hooks took longer than `upgradeTimeout`: answered with HTTP 503 and its socket closed. */
+export const FST_RT_UPGRADE_TIMEOUT = createError(
+  'FST_RT_UPGRADE_TIMEOUT', 'Upgrade timed out', 503)
+
 /** The plugin is registered a second time in the same app (a child context sees the parent's registration). */
 export const FST_RT_ALREADY_REGISTERED = createError(
   'FST_RT_ALREADY_REGISTERED', 'fastify-realtime is already registered in this app', 500)
 
-/** Every error code above, for the README check and for callers that switch on codes. */
-export const PLUGIN_ERROR_CODES = [
-  'FST_RT_INVALID_OPTION',
-  'FST_RT_RESERVED_TYPE',
-  'FST_RT_UNKNOWN_NAMESPACE',
-  'FST_RT_ORIGIN_FORBIDDEN',
-  'FST_RT_BROKER_UNAVAILABLE',
-  'FST_RT_PRESENCE_DISABLED',
-  'FST_RT_TOO_MANY_CONNECTIONS',
-  'FST_RT_CONNECTION_LIMIT',
-  'FST_RT_ALREADY_REGISTERED'
-] as const

@@ -1,6 +1,7 @@
-import type { IncomingMessage, Server } from 'node:http'
+import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
+import { FST_RT_CLOSING, FST_RT_UPGRADE_TIMEOUT } from './errors.js'
 import { closeInjectedStreamOnEnd } from './inject.js'
 import { kOriginalUrl, kUpgradeTimer } from './symbols.js'
 
@@ -36,7 +37,7 @@ export function installUpgradeGuard (server: Server, options: UpgradeGuardOption
     if (options.closing()) {
       // Fastify would answer 503 too, but leave the socket open: a client that
       // keeps it open would hold app.close() forever.
-      refuse(socket, 503, 'FST_RT_CLOSING', 'Service Unavailable', 'Server is shutting down')
+      refuse(socket, new FST_RT_CLOSING())
       return
     }
     if (redact !== undefined) redactUrl(request, redact)
@@ -69,14 +70,19 @@ function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBas
   log.warn({ url: request.url }, 'realtime upgrade timed out in its hooks; refused with 503')
   // Nothing was written yet means no hook has answered: the status line is ours to send.
   if ((socket as Duplex & { bytesWritten?: number }).bytesWritten === 0) {
-    refuse(socket, 503, 'FST_RT_UPGRADE_TIMEOUT', 'Service Unavailable', 'Upgrade timed out')
+    refuse(socket, new FST_RT_UPGRADE_TIMEOUT())
   } else {
     socket.destroy()
   }
 }
 
-/** Answers an upgrade with an HTTP error and closes its socket for good. */
-function refuse (socket: Duplex, statusCode: number, code: string, error: string, message: string): void {
+/**
+ * Answers an upgrade with a plugin error as Fastify would (its status, and a
+ * JSON body with its code and message), and closes the socket for good.
+ */
+function refuse (socket: Duplex, err: { code: string, message: string, statusCode: number }): void {
+  const { statusCode, code, message } = err
+  const error = STATUS_CODES[statusCode] ?? 'Error'
   const body = JSON.stringify({ statusCode, code, error, message })
   socket.end(`HTTP/1.1 ${statusCode} ${error}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +
     `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => socket.destroy())
