@@ -119,7 +119,9 @@ async function fanout (publisher, members, servers, { n, count, rate }) {
 
 const scenarios = [
   {
-    name: 'echo latency', key: 'echo', peers: PEERS,
+    name: 'echo latency',
+    key: 'echo',
+    peers: PEERS,
     async cell (peer) {
       return withServers(peer, 1, undefined, async (server) => {
         const { p50, p99 } = await runJob('echoLatency', { url: server.url, protocol: server.protocol, count: 5000, deadlineMs: 60_000 })
@@ -128,7 +130,9 @@ const scenarios = [
     }
   },
   {
-    name: 'echo throughput (100 conns × 32 in flight, 5 s)', key: 'echo', peers: PEERS,
+    name: 'echo throughput (100 conns × 32 in flight, 5 s)',
+    key: 'echo',
+    peers: PEERS,
     async cell (peer) {
       return withServers(peer, 1, undefined, async (server) => {
         const marks = []
@@ -139,13 +143,17 @@ const scenarios = [
     }
   },
   ...[[1000, 50], [5000, 10]].map(([n, rate]) => ({
-    name: `fan-out N=${n}, 200 broadcasts at ${rate}/s`, key: 'fanout', peers: PEERS,
+    name: `fan-out N=${n}, 200 broadcasts at ${rate}/s`,
+    key: 'fanout',
+    peers: PEERS,
     async cell (peer) {
       return withServers(peer, 1, undefined, (server) => fanout(server, server, [server], { n, count: 200, rate }))
     }
   })),
   {
-    name: 'burst fan-out N=1000, 200 back to back', key: 'burst', peers: PEERS,
+    name: 'burst fan-out N=1000, 200 back to back',
+    key: 'burst',
+    peers: PEERS,
     async cell (peer) {
       return withServers(peer, 1, undefined, async (server) => {
         const { deliveriesPerSecond, delivered } = await fanout(server, server, [server], { n: 1000, count: 200, rate: 0 })
@@ -154,14 +162,17 @@ const scenarios = [
     }
   },
   ...[1000, 10].map((n) => ({
-    name: `cross-instance fan-out N=${n} on B, 200 broadcasts at 50/s from A`, key: 'cross',
+    name: `cross-instance fan-out N=${n} on B, 200 broadcasts at 50/s from A`,
+    key: 'cross',
     peers: PEERS.filter((peer) => peer === 'ws' || peer === 'socketio' || peer === 'realtime'),
     async cell (peer, redis) {
       return withServers(peer, 2, redis.url, (a, b) => fanout(a, b, [a, b], { n, count: 200, rate: 50 }))
     }
   })),
   {
-    name: 'idle connections N=5000', key: 'memory', peers: PEERS,
+    name: 'idle connections N=5000',
+    key: 'memory',
+    peers: PEERS,
     async cell (peer) {
       return withServers(peer, 1, undefined, async (server) => {
         const { child } = server

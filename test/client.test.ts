@@ -192,6 +192,7 @@ test('reconnects after the server restarts (1001), replays joins, then sends the
   alice.on('state', (state) => states.push(state))
 
   const aliceBack = reaches(alice, 'reconnecting')
+  // eslint-disable-next-line prefer-const -- the poll reads it before the second server exists
   let second: FastifyInstance | undefined
   bobBack = poll(() => second?.realtime.namespace(lab).roomSize('lobby') === 1)
   await first.close()

@@ -188,7 +188,7 @@ export async function nextEvent (emitter: NodeJS.EventEmitter, event: string): P
 /** A promise with its resolve exposed, for hooks a test holds open. */
 export function deferred<T = void> (): { promise: Promise<T>, resolve: (value: T) => void } {
   let resolve!: (value: T) => void
-  const promise = new Promise<T>((res) => { resolve = res })
+  const promise = new Promise<T>((_resolve) => { resolve = _resolve })
   return { promise, resolve }
 }
 

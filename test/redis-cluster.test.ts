@@ -1,16 +1,14 @@
 import { test } from 'tap'
 import { Cluster } from 'ioredis'
 import { RealtimeEmitter } from '../lib/redis/index.js'
-import { connect, type TestClient, type TestContext, member } from './helper.js'
+import { member } from './helper.js'
 import { chatInstance } from './support/instances.js'
 import { redisClusterFor } from './support/redis.js'
-import type { FastifyInstance } from 'fastify'
 
 /*
  * Sharded pub/sub (SSUBSCRIBE/SPUBLISH) through ioredis Cluster clients,
  * against a real 3-master Redis Cluster the suite starts on free ports.
  */
-
 
 test('sharded pub/sub on a Redis Cluster carries rooms, namespaces, user commands and the emitter', async (t) => {
   const cluster = await redisClusterFor(t)

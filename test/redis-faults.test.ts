@@ -3,14 +3,13 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import realtime from '../lib/index.js'
 import type { RedisBrokerStats } from '../lib/redis/index.js'
-import { connect, guardProcess, type TestClient, member } from './helper.js'
+import { guardProcess, member } from './helper.js'
 import { freePort } from './support/example-server.js'
 import { childInstance, childMember } from './support/child-instance.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor, startRedis } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
-
 
 function stats (app: FastifyInstance): RedisBrokerStats {
   return app.realtime.broker.stats as RedisBrokerStats

@@ -14,7 +14,6 @@ import type { FastifyInstance } from 'fastify'
  * Two instances in one process, one real redis-server started by the suite.
  */
 
-
 /**
  * Proves what `client` did and did not receive: sends a sentinel event to
  * its user room through `app` and returns the frames that came before it.

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { Type } from 'typebox'
 import type { FastifyInstance } from 'fastify'
-import { build, connect, httpUrl, type TestClient, member, waitUntil } from './helper.js'
+import { build, httpUrl, type TestClient, member, waitUntil } from './helper.js'
 
 const said = Type.Object({ room: Type.String(), text: Type.String(), from: Type.String() })
 
@@ -42,7 +42,6 @@ async function chatApp (t: Parameters<typeof build>[0]): Promise<FastifyInstance
     })
   })
 }
-
 
 /** Sends a sentinel to the whole namespace; resolves once `client` has it, with what came before it. */
 async function framesBefore (app: FastifyInstance, client: TestClient, path = '/chat'): Promise<any[]> {

@@ -55,4 +55,3 @@ export function withTimeout<T> (promise: Promise<T>, ms: number, message: string
   })
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
 }
-

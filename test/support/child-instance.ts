@@ -22,4 +22,3 @@ export async function childMember (t: TestContext, port: number, user: string, r
   t.match(await client.request('join', { room }), { type: 'reply' })
   return client
 }
-

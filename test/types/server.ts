@@ -32,6 +32,7 @@ const chat = app.ws('/chat', {
         conn.emit('count', 1)
         // @ts-expect-error data is typed from its schema
         const wrong: number = text
+        conn.emit('count', wrong)
         return { at: Date.now() }
       }
     },
