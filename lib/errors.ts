@@ -51,4 +51,3 @@ export const FST_RT_UPGRADE_TIMEOUT = createError(
 /** The plugin is registered a second time in the same app (a child context sees the parent's registration). */
 export const FST_RT_ALREADY_REGISTERED = createError(
   'FST_RT_ALREADY_REGISTERED', 'fastify-realtime is already registered in this app', 500)
-
