@@ -27,6 +27,11 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
   const options = host.options
   const fullPath = joinPath(instance.prefix, path)
   if (host.namespaces.has(fullPath)) throw new FST_RT_INVALID_OPTION(`route ${fullPath}`, 'declared once')
+  // namespace(route) finds a route value's one namespace: a second registration would make it ambiguous.
+  const registered = host.byRoute.get(definition)
+  if (registered !== undefined) {
+    throw new FST_RT_INVALID_OPTION(`route ${fullPath}`, `a route value registered once (it is on ${registered.path} already)`)
+  }
 
   const heartbeat = resolveHeartbeat(`${fullPath} heartbeat`, definition.heartbeat, options.heartbeat)
   const lifecycle = {

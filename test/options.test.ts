@@ -97,9 +97,23 @@ test('works inside an encapsulated plugin with a prefix', async (t) => {
   t.ok(app.realtime.namespace('/api/live'))
   t.equal(app.realtime.namespace(routeValue).path, '/api/value', 'a route value finds its prefixed namespace')
   t.throws(() => app.realtime.namespace(defineRoute({ path: '/never' })), { code: 'FST_RT_UNKNOWN_NAMESPACE' })
+  t.throws(() => app.realtime.namespace('/live'), { code: 'FST_RT_UNKNOWN_NAMESPACE' }, 'a path is the full, prefixed path')
   const client = await connect(t, app, '/api/live', { headers: { 'x-key': 'k' } })
   client.send({ type: 'ping' })
   t.same(await client.next(), { type: 'pong' })
+})
+
+test('one route value registered under two prefixes is refused, so namespace(route) is never ambiguous', async (t) => {
+  const routeValue = defineRoute({ path: '/chat', events: {} })
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(realtime)
+  await app.register(async (v1) => { v1.ws(routeValue) }, { prefix: '/v1' })
+  await app.register(async (v2) => {
+    t.throws(() => v2.ws(routeValue), { code: 'FST_RT_INVALID_OPTION', message: /\/v1\/chat/ })
+  }, { prefix: '/v2' })
+  await app.ready()
+  t.equal(app.realtime.namespace(routeValue).path, '/v1/chat')
 })
 
 test('an unknown option is refused at register, not ignored', async (t) => {
