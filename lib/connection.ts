@@ -32,7 +32,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   readonly userId: string | undefined
   /** The underlying `ws` socket, for what this class does not cover. */
   readonly socket: WebSocket
-  /** The route's logger (shared by its connections; log lines carry no request id). */
+  /** A child of the route's logger bound to `reqId` (the upgrade's), `connectionId`, `namespace` and `userId`. */
   readonly log: FastifyBaseLogger
 
   /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
