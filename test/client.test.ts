@@ -9,7 +9,8 @@ import {
   connect, shouldReconnect, ClientErrorCode, RealtimeClientError,
   type ClientOptions, type ConnectionState, type RealtimeClient, type StateInfo
 } from '../lib/client/index.js'
-import { backoffDelay, resolveReconnect } from '../lib/client/reconnect.js'
+import { backoffDelay } from '../lib/client/reconnect.js'
+import { resolveReconnect } from '../lib/client/options.js'
 import { guardProcess, waitUntil, type TestContext } from './helper.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { lab, hanging, releaseHanging, tokensSeen } from './support/client-route.js'

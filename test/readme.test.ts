@@ -32,7 +32,7 @@ test('the README documents every client option and client error code', async (t)
   const { ClientErrorCode } = await import('../lib/client/index.js')
   for (const code of Object.values(ClientErrorCode)) t.match(readme, new RegExp(`^\\| \`${code}\` \\|`, 'm'), code)
   // The options are read off the ClientOptions interface itself, so a new one cannot go undocumented.
-  const source = readFileSync(new URL('../lib/client/client.ts', import.meta.url), 'utf8')
+  const source = readFileSync(new URL('../lib/client/options.ts', import.meta.url), 'utf8')
   const body = /export interface ClientOptions[^{]*\{([\s\S]*?)\n\}/.exec(source)![1]!
   const options = [...body.matchAll(/^ {2}(\w+)\?:/gm)].map((match) => match[1]!)
   t.same(options.length, 11, 'every option of ClientOptions is found')
