@@ -1,25 +1,17 @@
 import { EnvelopeType } from '../protocol/envelope.js'
-import { WireErrorCode } from '../protocol/wire-errors.js'
-import { ClientErrorCode, RealtimeClientError, type ErrorDetail } from './errors.js'
+import { ClientErrorCode, RealtimeClientError, wireError } from './errors.js'
+import { Listeners, type Listener } from './listeners.js'
 import { Liveness } from './liveness.js'
 import { OfflineQueue } from './offline-queue.js'
 import { positive, resolveOptions, type ClientOptions, type ResolvedOptions } from './options.js'
 import { encodeData, encodeFrame, type Outgoing } from './outgoing.js'
+import { PendingRequests } from './pending-requests.js'
 import { backoffDelay } from './reconnect.js'
 import { Replay, type Restorer } from './replay.js'
 import type {
   AnyRoute, CloseInfo, ConnectionState, EventData, EventName, MessageName, MessageReply, RequestArgs,
   RequestOptions, RouteShape, SendArgs, StateInfo, WebSocketLike
 } from './types.js'
-
-interface Pending {
-  readonly outgoing: Outgoing
-  readonly resolve: (value: any) => void
-  readonly reject: (error: RealtimeClientError) => void
-  readonly timer: ReturnType<typeof setTimeout>
-}
-
-type Listener = (...args: any[]) => void
 
 const OPEN = 1
 const CLIENT_CODES = new Set<string>(Object.values(ClientErrorCode))
@@ -31,8 +23,8 @@ const CLIENT_CODES = new Set<string>(Object.values(ClientErrorCode))
  */
 export class RealtimeClient<R extends RouteShape = AnyRoute> {
   readonly #options: ResolvedOptions<R>
-  readonly #listeners = new Map<string, Set<Listener>>()
-  readonly #pending = new Map<number, Pending>()
+  readonly #listeners = new Listeners()
+  readonly #requests = new PendingRequests()
   readonly #queue: OfflineQueue
   readonly #replay: Replay
   #state: ConnectionState = 'connecting'
@@ -65,14 +57,12 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
   /** Listens to a server event. */
   on<K extends EventName<R>> (event: K, listener: (data: EventData<R, K>) => void): () => void
   on (event: string, listener: Listener): () => void {
-    let listeners = this.#listeners.get(event)
-    if (listeners === undefined) this.#listeners.set(event, listeners = new Set())
-    listeners.add(listener)
+    this.#listeners.add(event, listener)
     return () => this.off(event, listener)
   }
 
   off (event: string, listener: Listener): void {
-    this.#listeners.get(event)?.delete(listener)
+    this.#listeners.delete(event, listener)
   }
 
   /**
@@ -127,15 +117,9 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     if (!now && !this.#queue.add(outgoing)) {
       return Promise.reject(this.#error(ClientErrorCode.QUEUE_FULL, 'The offline queue is full', type))
     }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(id)
-        this.#queue.remove(outgoing)
-        reject(this.#error(ClientErrorCode.TIMEOUT, `No answer to '${type}' within ${timeout} ms`, type))
-      }, timeout)
-      this.#pending.set(id, { outgoing, resolve, reject, timer })
-      if (now) this.#write(outgoing)
-    })
+    const answer = this.#requests.wait(id, outgoing, timeout, () => this.#queue.remove(outgoing))
+    if (now) this.#write(outgoing)
+    return answer
   }
 
   /** Puts one message on the socket; the replay learns what was sent. */
@@ -168,7 +152,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
 
   #tokenFailed (generation: number, err: unknown): void {
     if (generation !== this.#generation || this.#state === 'closed') return
-    this.#emit('error', this.#error(ClientErrorCode.HOOK_FAILED, `token() failed: ${messageOf(err)}`))
+    this.#listeners.emit('error', this.#error(ClientErrorCode.HOOK_FAILED, `token() failed: ${messageOf(err)}`))
     this.#lost({ code: 1006, reason: 'token() failed', opened: false })
   }
 
@@ -228,7 +212,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
           // Only the server's refusal (e.g. FORBIDDEN now) ends a replay; a lost answer is retried next time.
           if (CLIENT_CODES.has(err.code)) return
           this.#replay.refused(type, json)
-          this.#emit('error', err)
+          this.#listeners.emit('error', err)
         })
       }
       const hook = this.#options.onReconnect
@@ -240,7 +224,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
         try {
           await hook(restorer)
         } catch (err) {
-          this.#emit('error', this.#error(ClientErrorCode.HOOK_FAILED, `onReconnect failed: ${messageOf(err)}`))
+          this.#listeners.emit('error', this.#error(ClientErrorCode.HOOK_FAILED, `onReconnect failed: ${messageOf(err)}`))
         }
         if (generation !== this.#generation || this.#state === 'closed') return
       }
@@ -263,14 +247,12 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     if (message === null || typeof message !== 'object' || typeof message.type !== 'string') return
     const { type, id } = message
     if (type === EnvelopeType.REPLY || type === EnvelopeType.ERROR) {
-      const pending = typeof id === 'number' ? this.#pending.get(id) : undefined
+      const pending = this.#requests.take(id)
       if (pending === undefined) {
         // An answer to a send (no id), or to a request that already timed out.
-        if (type === EnvelopeType.ERROR) this.#emit('error', wireError(message.error, undefined))
+        if (type === EnvelopeType.ERROR) this.#listeners.emit('error', wireError(message.error, undefined))
         return
       }
-      this.#pending.delete(id)
-      clearTimeout(pending.timer)
       const { type: requested, json } = pending.outgoing
       if (type === EnvelopeType.REPLY) {
         this.#replay.answered(requested, json)
@@ -280,7 +262,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       }
       return
     }
-    if (type !== EnvelopeType.PONG) this.#emit(type, message.data)
+    if (type !== EnvelopeType.PONG) this.#listeners.emit(type, message.data)
   }
 
   /** Drops a socket that will not tell us it is dead (no open in time, no pong). */
@@ -304,16 +286,8 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       // Closing a socket still connecting makes `ws` emit an error later; unheard, it would be thrown.
       socket.onerror = ignore
     }
-    const queued = this.#queue.requestIds()
-    for (const [id, pending] of this.#pending) {
-      if (queued.has(id)) continue
-      this.#pending.delete(id)
-      clearTimeout(pending.timer)
-      const { type } = pending.outgoing
-      pending.reject(this.#error(code, code === ClientErrorCode.CLOSED
-        ? 'The client is closed'
-        : `The connection was lost before '${type}' was answered`, type))
-    }
+    // Queued requests have not left: they wait for the next connection.
+    this.#requests.fail(code, this.#queue.requestIds())
   }
 
   /** The connection is gone: retry with backoff, or close for good. */
@@ -333,31 +307,14 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
   }
 
   #final (info: StateInfo): void {
-    for (const [id, pending] of this.#pending) {
-      this.#pending.delete(id)
-      clearTimeout(pending.timer)
-      pending.reject(this.#error(ClientErrorCode.CLOSED, 'The client is closed', pending.outgoing.type))
-    }
+    this.#requests.fail(ClientErrorCode.CLOSED)
     this.#queue.drain()
     this.#setState('closed', info)
   }
 
   #setState (state: ConnectionState, info: StateInfo): void {
     this.#state = state
-    this.#emit('state', state, info)
-  }
-
-  #emit (event: string, ...args: unknown[]): void {
-    const listeners = this.#listeners.get(event)
-    if (listeners === undefined) return
-    for (const listener of [...listeners]) {
-      try {
-        listener(...args)
-      } catch (err) {
-        // A listener's bug is the app's: report it as an uncaught error would be, and keep the connection.
-        queueMicrotask(() => { throw err })
-      }
-    }
+    this.#listeners.emit('state', state, info)
   }
 
   #error (code: string, message: string, type?: string): RealtimeClientError {
@@ -375,13 +332,6 @@ function ignore (): void {}
 function upgradeStatus (event: { message?: unknown } | undefined): number | undefined {
   const status = /Unexpected server response: (\d{3})/.exec(String(event?.message))?.[1]
   return status === undefined ? undefined : Number(status)
-}
-
-function wireError (error: { code?: unknown, message?: unknown, details?: unknown } | undefined, type: string | undefined): RealtimeClientError {
-  const code = typeof error?.code === 'string' ? error.code : WireErrorCode.INTERNAL
-  const message = typeof error?.message === 'string' ? error.message : code
-  const details = Array.isArray(error?.details) ? error.details as ErrorDetail[] : undefined
-  return new RealtimeClientError(code, message, details, type)
 }
 
 function messageOf (err: unknown): string {
