@@ -25,16 +25,21 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
 
   // The same chat written with fastify-realtime/client, whose ES modules are served under /client/.
-  const clientModules = await readClientModules()
+  // The client imports the protocol's modules as `../protocol/*.js`: they are served beside it.
+  const clientDirectory = new URL('./', import.meta.resolve('fastify-realtime/client'))
+  const clientModules = await readModules(clientDirectory)
+  const protocolModules = await readModules(new URL('../protocol/', clientDirectory))
   app.get('/client', async (_request, reply) => reply.type('text/html; charset=utf-8').send(CLIENT_PAGE))
-  app.get('/client/:file', {
-    schema: { params: Type.Object({ file: Type.String({ maxLength: 64 }) }) }
-  }, async (request, reply) => {
-    const { file } = request.params as { file: string }
-    const source = clientModules.get(file)
-    if (source === undefined) return reply.callNotFound()
-    return reply.type('text/javascript; charset=utf-8').send(source)
-  })
+  for (const [prefix, modules] of [['/client', clientModules], ['/protocol', protocolModules]] as const) {
+    app.get(`${prefix}/:file`, {
+      schema: { params: Type.Object({ file: Type.String({ maxLength: 64 }) }) }
+    }, async (request, reply) => {
+      const { file } = request.params as { file: string }
+      const source = modules.get(file)
+      if (source === undefined) return reply.callNotFound()
+      return reply.type('text/javascript; charset=utf-8').send(source)
+    })
+  }
 
   app.ws(chat)
 
@@ -75,12 +80,12 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   return app
 }
 
-/** The compiled client's modules, by file name, as installed with the package. */
-async function readClientModules (): Promise<Map<string, string>> {
-  const directory = fileURLToPath(new URL('./', import.meta.resolve('fastify-realtime/client')))
+/** The compiled ES modules of a directory of the installed package, by file name. */
+async function readModules (directory: URL): Promise<Map<string, string>> {
+  const path = fileURLToPath(directory)
   const modules = new Map<string, string>()
-  for (const file of await readdir(directory)) {
-    if (file.endsWith('.js')) modules.set(file, await readFile(join(directory, file), 'utf8'))
+  for (const file of await readdir(path)) {
+    if (file.endsWith('.js')) modules.set(file, await readFile(join(path, file), 'utf8'))
   }
   return modules
 }

@@ -1,6 +1,9 @@
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
 import WebSocket from 'ws'
@@ -9,10 +12,11 @@ import {
   connect, shouldReconnect, ClientErrorCode, RealtimeClientError,
   type ClientOptions, type ConnectionState, type RealtimeClient, type StateInfo
 } from '../lib/client/index.js'
-import { backoffDelay, resolveReconnect } from '../lib/client/reconnect.js'
+import { backoffDelay } from '../lib/client/reconnect.js'
+import { resolveReconnect } from '../lib/client/options.js'
 import { guardProcess, waitUntil, type TestContext } from './helper.js'
 import { startFaultProxy } from './support/fault-proxy.js'
-import { lab, hanging, releaseHanging, tokensSeen } from './support/client-route.js'
+import { lab, hanging, releaseHanging, saysHandled, tokensSeen } from './support/client-route.js'
 
 type Lab = typeof lab
 type LabClient = RealtimeClient<Lab>
@@ -260,13 +264,116 @@ test('no reconnect after 4401, 4403 or a deliberate 1000; reconnect after 4001 a
   }
 })
 
-test('an upgrade refused with 401 closes the client for good (ws reports the status)', async (t) => {
+/** Every state change of a client, with its info, in order. */
+function stateLog (client: LabClient): Array<[ConnectionState, StateInfo]> {
+  const log: Array<[ConnectionState, StateInfo]> = []
+  client.on('state', (state, info) => log.push([state, info]))
+  return log
+}
+
+test('a refused upgrade fails the attempt at once with its HTTP status (ws): final on a 4xx, retried on 408, 429 and 5xx', async (t) => {
   const app = await labServer(t)
-  let calls = 0
-  const client = labClient(t, portOf(app), { token: () => { calls++; return 'bad' } })
-  const info = await reaches(client, 'closed')
-  t.equal(info.code, 1006)
-  t.equal(calls, 1, 'no second attempt')
+  // Far above what a refusal takes: a failure reported by the timeout would say 'connect timeout'.
+  const connectTimeout = 5_000
+  for (const status of [401, 403, 404]) {
+    let attempts = 0
+    const client = labClient(t, portOf(app), { token: () => { attempts++; return `status-${status}` }, connectTimeout })
+    const log = stateLog(client)
+    const started = Date.now()
+    await reaches(client, 'closed')
+    t.same(log, [['closed', { code: 1006, reason: 'connect failed', status, attempt: 0 }]], `${status}: closed at once, with the status`)
+    t.equal(attempts, 1, `${status}: no second attempt`)
+    t.ok(Date.now() - started < connectTimeout, `${status}: reported in ${Date.now() - started} ms`)
+  }
+  for (const status of [408, 429, 503]) {
+    const client = labClient(t, portOf(app), {
+      token: `status-${status}`,
+      connectTimeout,
+      reconnect: { initialDelay: 1, maxDelay: 5, maxAttempts: 2 }
+    })
+    const log = stateLog(client)
+    await reaches(client, 'closed')
+    t.same(log.map(([state, info]) => [state, info.attempt, info.code, info.reason, info.status]), [
+      ['connecting', 1, 1006, 'connect failed', status],
+      ['connecting', 2, 1006, 'connect failed', status],
+      ['closed', 2, 1006, 'connect failed', status]
+    ], `${status}: retried until maxAttempts`)
+  }
+})
+
+interface ReportedState {
+  run: number
+  state: ConnectionState
+  info: StateInfo
+  /** Milliseconds from the client's creation. */
+  ms: number
+}
+
+/**
+ * Runs a client with Node's own global WebSocket (undici) in a child
+ * process (Node 20 exposes it behind a flag), once per options object, one
+ * after the other; resolves with each run's states once the last is `closed`.
+ */
+async function withGlobalWebSocket (t: TestContext, url: string, runs: object[]): Promise<ReportedState[][]> {
+  // The TypeScript loader this file runs under, nothing else of tap's.
+  const loaders = process.execArgv.filter((arg) => arg.includes('typescript'))
+  const flags = 'WebSocket' in globalThis ? [] : ['--experimental-websocket']
+  const script = fileURLToPath(new URL('./support/global-websocket-client.ts', import.meta.url))
+  const child = spawn(process.execPath, [...loaders, ...flags, '--no-warnings', script, url, JSON.stringify(runs)], {
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
+  t.teardown(() => { child.kill() })
+  const reported: ReportedState[][] = runs.map(() => [])
+  for await (const line of createInterface({ input: child.stdout! })) {
+    const state = JSON.parse(line) as ReportedState
+    reported[state.run]!.push(state)
+    if (state.state === 'closed' && state.run === runs.length - 1) return reported
+  }
+  throw new Error(`the child ended before its last client closed: ${JSON.stringify(reported)}`)
+}
+
+test('a refused upgrade fails the attempt at once with Node\'s global WebSocket (undici), which fires no close', async (t) => {
+  const app = await labServer(t)
+  const connectTimeout = 5_000
+  const [opened, refused] = await withGlobalWebSocket(t, `ws://127.0.0.1:${portOf(app)}/lab`, [
+    { token: 'ok-undici', connectTimeout },
+    { token: 'status-401', connectTimeout, reconnect: { initialDelay: 1, maxDelay: 5, maxAttempts: 2 } }
+  ])
+  t.same(opened!.map(({ state }) => state), ['open', 'closed'], 'the global WebSocket connects when the upgrade is accepted')
+  // undici tells no status: the refusal counts as a failed attempt (1006) and is retried, at once each time.
+  t.same(refused!.map(({ state, info }) => [state, info.attempt, info.code, info.reason, info.status]), [
+    ['connecting', 1, 1006, 'connect failed', undefined],
+    ['connecting', 2, 1006, 'connect failed', undefined],
+    ['closed', 2, 1006, 'connect failed', undefined]
+  ])
+  const took = refused!.at(-1)!.ms
+  t.ok(took < connectTimeout, `three refused attempts reported in ${took} ms, connect timeout ${connectTimeout} ms`)
+})
+
+test('a call that throws sends nothing: arguments are checked before anything is queued or sent', async (t) => {
+  const app = await labServer(t)
+  saysHandled.length = 0
+  const client = labClient(t, portOf(app))
+  t.equal(client.state, 'connecting', 'offline: what is accepted is queued')
+  const cyclic: Record<string, unknown> = { room: 'r' }
+  cyclic.text = cyclic
+  const mistakes: Array<[string, () => unknown]> = [
+    ['a negative timeout', () => client.request('say', { room: 'r', text: 'timeout -5' }, { timeout: -5 })],
+    ['a NaN timeout', () => client.request('say', { room: 'r', text: 'timeout NaN' }, { timeout: NaN })],
+    ['a BigInt in data', () => client.send('say', { room: 'r', text: 1n } as never)],
+    ['a cycle in data', () => client.request('say', cyclic as never)],
+    ['a type of the protocol', () => client.send('ping' as never)],
+    ['a type that is not a string', () => client.request(7 as never)]
+  ]
+  for (const [what, call] of mistakes) t.throws(call, TypeError, `offline, ${what} throws`)
+  // Answered in order: once this is, everything queued before it has been handled.
+  await client.request('say', { room: 'r', text: 'queued' })
+  t.same(saysHandled.splice(0), ['queued'], 'the server handled only the call that did not throw')
+
+  for (const [what, call] of mistakes) t.throws(call, TypeError, `open, ${what} throws`)
+  await client.request('say', { room: 'r', text: 'open' })
+  t.same(saysHandled.splice(0), ['open'])
+  t.equal(client.state, 'open')
 })
 
 test('custom policy: shouldReconnect and maxAttempts', async (t) => {

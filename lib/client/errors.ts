@@ -1,4 +1,4 @@
-import type { WireErrorDetail } from '../protocol/wire-errors.js'
+import { WireErrorCode, type WireErrorDetail } from '../protocol/wire-errors.js'
 
 /** Codes the client itself gives (the server's own codes, e.g. `VALIDATION_FAILED`, come through as they are). */
 export const ClientErrorCode = {
@@ -37,4 +37,12 @@ export class RealtimeClientError extends Error {
     this.details = details
     this.type = type
   }
+}
+
+/** The error of a `{"type":"error"}` frame, as the server sent it (INTERNAL where the frame is malformed). */
+export function wireError (error: { code?: unknown, message?: unknown, details?: unknown } | undefined, type: string | undefined): RealtimeClientError {
+  const code = typeof error?.code === 'string' ? error.code : WireErrorCode.INTERNAL
+  const message = typeof error?.message === 'string' ? error.message : code
+  const details = Array.isArray(error?.details) ? error.details as ErrorDetail[] : undefined
+  return new RealtimeClientError(code, message, details, type)
 }

@@ -2,7 +2,8 @@
  * fastify-realtime/client: a typed client for the wire protocol of
  * docs/protocol.md, for browsers and Node, with no dependencies.
  */
-import { RealtimeClient, type ClientOptions } from './client.js'
+import { RealtimeClient } from './client.js'
+import type { ClientOptions } from './options.js'
 import type { AnyRoute, RouteShape } from './types.js'
 
 /**
@@ -14,7 +15,9 @@ export function connect<R extends RouteShape = AnyRoute> (url: string | URL, opt
   return new RealtimeClient<R>(url, options)
 }
 
-export { RealtimeClient, type ClientOptions, type Restorer } from './client.js'
+export { RealtimeClient } from './client.js'
+export type { ClientOptions } from './options.js'
+export type { Restorer } from './replay.js'
 export { RealtimeClientError, ClientErrorCode, type ErrorDetail } from './errors.js'
 export { shouldReconnect, type ReconnectOptions } from './reconnect.js'
 export type { PingOptions } from './liveness.js'

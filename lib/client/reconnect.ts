@@ -45,25 +45,3 @@ export function backoffDelay (options: ResolvedReconnect, attempt: number, rando
   const cap = Math.min(options.maxDelay, options.initialDelay * 2 ** Math.min(attempt, 30))
   return Math.floor(random() * cap)
 }
-
-export function resolveReconnect (options: ReconnectOptions | false | undefined): ResolvedReconnect | false {
-  if (options === false) return false
-  const resolved = {
-    initialDelay: options?.initialDelay ?? 500,
-    maxDelay: options?.maxDelay ?? 30_000,
-    maxAttempts: options?.maxAttempts ?? Infinity,
-    shouldReconnect: options?.shouldReconnect ?? shouldReconnect
-  }
-  positive('reconnect.initialDelay', resolved.initialDelay, true)
-  positive('reconnect.maxDelay', resolved.maxDelay, true)
-  positive('reconnect.maxAttempts', resolved.maxAttempts, true)
-  if (typeof resolved.shouldReconnect !== 'function') throw new TypeError('reconnect.shouldReconnect must be a function')
-  return resolved
-}
-
-/** Throws a TypeError unless `value` is a number above 0 (or 0 where allowed). */
-export function positive (name: string, value: unknown, zeroAllowed = false): void {
-  if (typeof value !== 'number' || Number.isNaN(value) || value < 0 || (!zeroAllowed && value === 0)) {
-    throw new TypeError(`${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number`)
-  }
-}

@@ -71,8 +71,10 @@ export type ConnectionState = 'connecting' | 'open' | 'reconnecting' | 'closed'
 export interface StateInfo {
   /** The close code that ended the last connection (1006 when there was none, e.g. a failed attempt or a liveness timeout). */
   code?: number
-  /** Its reason, or the client's own (`ping timeout`, `connect timeout`). */
+  /** Its reason, or the client's own (`ping timeout`, `connect timeout`, `connect failed`: the attempt failed before opening). */
   reason?: string
+  /** The HTTP status of a refused upgrade, where the WebSocket implementation tells it (`ws` does; browsers and undici do not). */
+  status?: number
   /** Consecutive failed attempts so far. */
   attempt: number
   /** `reconnecting` only: milliseconds until the next attempt. */
@@ -83,7 +85,7 @@ export interface StateInfo {
 export interface CloseInfo {
   code: number
   reason: string
-  /** The HTTP status of a refused upgrade, where the WebSocket implementation tells it (`ws` does, browsers do not). */
+  /** The HTTP status of a refused upgrade, where the WebSocket implementation tells it (`ws` does; browsers and undici do not). */
   status?: number
   /** Whether the connection had opened before it closed. */
   opened: boolean

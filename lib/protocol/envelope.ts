@@ -12,8 +12,11 @@ import type { WireErrorDetail } from './wire-errors.js'
 /** A request id: chosen by the client, echoed in the one answer it asks for. */
 export type RequestId = string | number
 
+/** The types the protocol itself uses: the client's liveness ping, the server's pong and answers. */
+export const EnvelopeType = { PING: 'ping', PONG: 'pong', REPLY: 'reply', ERROR: 'error' } as const
+
 /** Types the protocol itself uses; a route cannot declare them. */
-export const RESERVED_TYPES: ReadonlySet<string> = new Set(['ping', 'pong', 'reply', 'error'])
+export const RESERVED_TYPES: ReadonlySet<string> = new Set(Object.values(EnvelopeType))
 
 /** Longest request id the server echoes; a longer one is a validation error. */
 export const MAX_ID_LENGTH = 128

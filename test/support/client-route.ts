@@ -12,6 +12,9 @@ export const hanging = new Set<() => void>()
 /** Tokens the route saw, one per accepted upgrade, in order. */
 export const tokensSeen: string[] = []
 
+/** The text of every `say` the route handled, in order. */
+export const saysHandled: string[] = []
+
 const ROOM = Type.Object({ room: Type.String({ minLength: 1, maxLength: 64 }) })
 
 export const lab = defineRoute({
@@ -19,6 +22,12 @@ export const lab = defineRoute({
   preValidation: async (request, reply) => {
     const query = request.query as { token?: string, access_token?: string }
     const token = query.token ?? query.access_token
+    // `status-<code>`: the upgrade is refused with that HTTP status.
+    const status = /^status-(\d{3})$/.exec(token ?? '')?.[1]
+    if (status !== undefined) {
+      await reply.code(Number(status)).send({ statusCode: Number(status), error: 'Refused', message: `refused with ${status}` })
+      return
+    }
     if (token === undefined || !token.startsWith('ok-')) {
       await reply.code(401).send({ statusCode: 401, error: 'Unauthorized', message: 'token ok-<n> required' })
       return
@@ -39,6 +48,7 @@ export const lab = defineRoute({
       data: Type.Object({ room: Type.String(), text: Type.String() }),
       reply: Type.Object({ at: Type.Number() }),
       handler: (conn, { room, text }) => {
+        saysHandled.push(text)
         conn.to(room).emit('said', { room, text })
         return { at: Date.now() }
       }

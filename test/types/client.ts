@@ -33,9 +33,11 @@ c.on('said', (d: number) => d)
 c.on('state', (s, info) => {
   const state: ConnectionState = s
   const detail: StateInfo = info
+  // The HTTP status of a refused upgrade, where the WebSocket implementation tells it.
+  const status: number | undefined = info.status
   // @ts-expect-error: not a state
   const wrong: 'online' = s
-  console.log(state, detail, wrong)
+  console.log(state, detail, status, wrong)
 })
 c.on('error', (err) => {
   const error: RealtimeClientError = err
