@@ -1,9 +1,10 @@
 import type { EventMap, EventName, EventPayload } from './route.js'
-import { encodeEvent } from './protocol/envelope.js'
-import { kPublish } from './symbols.js'
+import { kEncode, kPublish } from './symbols.js'
 
 /** Where an operator hands its encoded frame: a namespace, or an emitter's namespace. */
 export interface BroadcastTarget {
+  /** Encodes an event as its route declares it (through the event's schema). */
+  [kEncode] (type: string, data: unknown): string
   [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void>
 }
 
@@ -52,7 +53,7 @@ export class BroadcastOperator<E extends EventMap = EventMap> {
    * ignored rejection is logged, never unhandled.
    */
   emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): Promise<void> {
-    return this.#namespace[kPublish](this.#rooms, this.#except, encodeEvent(type, data))
+    return this.#namespace[kPublish](this.#rooms, this.#except, this.#namespace[kEncode](type, data))
   }
 }
 

@@ -4,12 +4,11 @@ import { BroadcastOperator } from './broadcast.js'
 import { writeFrame } from './broadcast-frame.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { Namespace } from './namespace.js'
-import { encodeEvent } from './protocol/envelope.js'
 import { TokenBucket, type ResolvedRateLimit } from './rate-limit.js'
 import { RealtimeError, WireErrorCode } from './protocol/wire-errors.js'
 import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
-import { kAlive, kCleanup, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kSendFrame, kTake } from './symbols.js'
+import { kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kSendFrame, kTake } from './symbols.js'
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
@@ -156,7 +155,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
 
   /** Sends event `type` to this connection only. */
   emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): void {
-    this.send(encodeEvent(type, data))
+    this.send(this.namespace[kEncode](type, data))
   }
 
   /**

@@ -6,7 +6,8 @@ import { FST_RT_PRESENCE_DISABLED } from './errors.js'
 import type { PresenceEntry, PresenceEvent, PresenceStore } from './presence.js'
 import { encodeEvent } from './protocol/envelope.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
-import { kAdd, kDeliver, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kRoomsOf, kSendFrame } from './symbols.js'
+import { encodeAnyEvent, type EventEncoder } from './serialize.js'
+import { kAdd, kDeliver, kEncode, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kRoomsOf, kSendFrame } from './symbols.js'
 
 const NO_ROOMS: ReadonlySet<string> = new Set()
 
@@ -38,12 +39,15 @@ export class Namespace<E extends EventMap = EventMap> {
   readonly #subscribing = new Map<string, Promise<void>>()
   #ready: Promise<void> | undefined
   readonly #presence: { events: boolean } | undefined
+  readonly #encode: EventEncoder
 
   /** @internal */
-  constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined) {
+  constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined,
+    encode: EventEncoder = encodeAnyEvent) {
     this.path = path
     this.#host = host
     this.#presence = presence
+    this.#encode = encode
   }
 
   /** Who is in `room`, on every instance (route option `presence`). */
@@ -196,6 +200,11 @@ export class Namespace<E extends EventMap = EventMap> {
     const event: PresenceEvent = { action, room, connectionId, userId: userId ?? null }
     // The joining connection is not told about itself; a leaving one is already out of the room.
     this[kPublish]([room], action === 'join' ? [connectionId] : [], encodeEvent('presence', event)).catch(noop)
+  }
+
+  /** @internal encodes an event of this route: through its schema, unless the route turned that off */
+  [kEncode] (type: string, data: unknown): string {
+    return this.#encode(type, data)
   }
 
   /** @internal delivers an encoded frame here, then hands it to the broker for the other instances */

@@ -5,6 +5,7 @@ import { FST_RT_INVALID_OPTION } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
+import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
 import { compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
@@ -56,17 +57,23 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     },
     heartbeat: heartbeat === false ? undefined : host.heartbeats.group(heartbeat.interval, heartbeat.timeout)
   }
+  const serialize = definition.raw !== true && definition.serialize !== false
   let runtime: RouteRuntime
   if (definition.raw === true) {
     if (typeof definition.onMessage !== 'function') throw new FST_RT_INVALID_OPTION(`${fullPath} onMessage`, 'a function')
     runtime = new RawRouteRuntime(definition.onMessage as RawRouteDefinition['onMessage'], lifecycle)
   } else {
-    runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined), lifecycle)
+    if (definition.serialize !== undefined && typeof definition.serialize !== 'boolean') {
+      throw new FST_RT_INVALID_OPTION(`${fullPath} serialize`, 'a boolean')
+    }
+    runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined,
+      serialize), lifecycle)
   }
   const presence = definition.presence === undefined || definition.presence === false
     ? undefined
     : { events: definition.presence !== true && definition.presence.events === true }
-  const namespace = new Namespace<any>(fullPath, host, presence)
+  const events = definition.raw === true ? undefined : definition.events
+  const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent)
   host.namespaces.set(fullPath, namespace)
   host.byRoute.set(definition, namespace)
 

@@ -117,9 +117,9 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
       return
     }
     if (result instanceof Promise) {
-      result.then((value: unknown) => answer(conn, type, id, value), (err: unknown) => fail(conn, type, id, err))
+      result.then((value: unknown) => answer(conn, compiled, type, id, value), (err: unknown) => fail(conn, type, id, err))
     } else {
-      answer(conn, type, id, result)
+      answer(conn, compiled, type, id, result)
     }
   }
 
@@ -161,11 +161,11 @@ function validationDetails (compiled: CompiledMessage, data: unknown): WireError
   return details
 }
 
-function answer (conn: AnyConnection, type: string, id: RequestId | undefined, value: unknown): void {
+function answer (conn: AnyConnection, compiled: CompiledMessage, type: string, id: RequestId | undefined, value: unknown): void {
   if (id === undefined || conn.closed) return
   let frame: string
   try {
-    frame = encodeReply(id, value)
+    frame = encodeReply(id, value, compiled.stringifyReply)
   } catch (err) {
     fail(conn, type, id, err)
     return

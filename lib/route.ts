@@ -4,8 +4,9 @@ import { Compile } from 'typebox/compile'
 import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
-import { RESERVED_TYPES } from './protocol/envelope.js'
+import { RESERVED_TYPES, type Stringify } from './protocol/envelope.js'
 import type { HeartbeatOptions } from './options.js'
+import { compileSerializer } from './serialize.js'
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
 
 /** Server events of a route: event name -> TypeBox schema of its `data`. */
@@ -109,6 +110,14 @@ export interface JsonRouteDefinition<D = Record<string, unknown>, R = Record<str
   messages?: MessageDefinitions<D, R, Connection<E>>
   /** Server events this route emits: name -> schema of `data`. Types `emit()`. */
   events?: E
+  /**
+   * Writes replies and events through their schemas' serialisers, as
+   * Fastify does with response schemas: fields a schema does not declare
+   * never leave the server, and a value that does not fit fails (a reply
+   * becomes INTERNAL). `false`: JSON.stringify what the handler gives.
+   * @default true
+   */
+  serialize?: boolean
 }
 
 /** A route for protocols that are not the envelope: every frame goes to `onMessage` as it came. */
@@ -137,10 +146,13 @@ export interface CompiledMessage {
   readonly validator: Validator | undefined
   readonly handler: (conn: Connection<EventMap>, data: unknown) => unknown
   readonly rateLimit: ResolvedRateLimit | undefined
+  /** The reply schema's serialiser; JSON.stringify without one. */
+  readonly stringifyReply: Stringify | undefined
 }
 
 /** Compiles every `data` schema once, at registration, and checks the declaration. */
-export function compileMessages (path: string, messages: Record<string, unknown> | undefined): Map<string, CompiledMessage> {
+export function compileMessages (path: string, messages: Record<string, unknown> | undefined,
+  serialize = true): Map<string, CompiledMessage> {
   const compiled = new Map<string, CompiledMessage>()
   if (messages === undefined) return compiled
   if (messages === null || typeof messages !== 'object') {
@@ -148,14 +160,15 @@ export function compileMessages (path: string, messages: Record<string, unknown>
   }
   for (const [type, spec] of Object.entries(messages)) {
     if (RESERVED_TYPES.has(type)) throw new FST_RT_RESERVED_TYPE(type)
-    const def = spec as { data?: TSchema, handler?: unknown, rateLimit?: RateLimitOptions }
+    const def = spec as { data?: TSchema, reply?: TSchema, handler?: unknown, rateLimit?: RateLimitOptions }
     if (def === null || typeof def !== 'object' || typeof def.handler !== 'function') {
       throw new FST_RT_INVALID_OPTION(`${path} messages.${type}.handler`, 'a function')
     }
     compiled.set(type, {
       validator: def.data === undefined ? undefined : Compile(def.data),
       handler: def.handler as CompiledMessage['handler'],
-      rateLimit: resolveRateLimit(`${path} messages.${type}.rateLimit`, def.rateLimit)
+      rateLimit: resolveRateLimit(`${path} messages.${type}.rateLimit`, def.rateLimit),
+      stringifyReply: serialize && def.reply !== undefined ? compileSerializer(def.reply) : undefined
     })
   }
   return compiled

@@ -26,17 +26,25 @@ export const MAX_ID_LENGTH = 128
  * broadcast costs one stringify of the payload and nothing per recipient.
  */
 
-/** Encodes a server event `{"type", "data"}`. Throws a TypeError for data JSON cannot carry (BigInt, cycles). */
-export function encodeEvent (type: string, data: unknown): string {
-  const json = JSON.stringify(data)
+/** Turns a value into JSON text; `undefined` where there is nothing to send. */
+export type Stringify = (value: unknown) => string | undefined
+
+/**
+ * Encodes a server event `{"type", "data"}`, its data written by `stringify`
+ * (a schema's serialiser, or JSON.stringify). Throws for data it cannot
+ * carry (BigInt, cycles, or a schema mismatch).
+ */
+export function encodeEvent (type: string, data: unknown, stringify: Stringify = JSON.stringify): string {
+  const json = data === undefined ? undefined : stringify(data)
   return json === undefined
     ? '{"type":' + JSON.stringify(type) + '}'
     : '{"type":' + JSON.stringify(type) + ',"data":' + json + '}'
 }
 
 /** Encodes the success answer to request `id`; a handler that returned nothing answers `data: null`. */
-export function encodeReply (id: RequestId, data: unknown): string {
-  return '{"type":"reply","id":' + JSON.stringify(id) + ',"data":' + (JSON.stringify(data) ?? 'null') + '}'
+export function encodeReply (id: RequestId, data: unknown, stringify: Stringify = JSON.stringify): string {
+  const json = data === undefined ? undefined : stringify(data)
+  return '{"type":"reply","id":' + JSON.stringify(id) + ',"data":' + (json ?? 'null') + '}'
 }
 
 /** Encodes a failure answer; `id` is left out when the request carried none. */

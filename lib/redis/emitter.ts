@@ -6,7 +6,8 @@ import type { RedisConnection } from './connection.js'
 import { DEFAULTS } from '../options.js'
 import { Channels, encodeBroadcast, encodeUserCommand } from './wire.js'
 import type { EventMap, EventName, EventPayload } from '../route.js'
-import { kPublish } from '../symbols.js'
+import { encodeEvent } from '../protocol/envelope.js'
+import { kEncode, kPublish } from '../symbols.js'
 
 export interface RealtimeEmitterOptions {
   /** The Redis the servers use: a client (never closed by the emitter), a URL or ioredis options. */
@@ -83,6 +84,11 @@ export class EmitterNamespace<E extends EventMap = EventMap> implements Broadcas
 
   except (connection: ConnectionRef | readonly ConnectionRef[]): BroadcastOperator<E> {
     return new BroadcastOperator<E>(this, [], []).except(connection)
+  }
+
+  /** @internal an emitter knows no schemas: events go out as JSON.stringify writes them */
+  [kEncode] (type: string, data: unknown): string {
+    return encodeEvent(type, data)
   }
 
   /** @internal */
