@@ -10,7 +10,7 @@ import {
   type ClientOptions, type ConnectionState, type RealtimeClient, type StateInfo
 } from '../lib/client/index.js'
 import { backoffDelay, resolveReconnect } from '../lib/client/reconnect.js'
-import { guardProcess, waitUntil, type TestContext } from './helper.js'
+import { guardProcess, pollUntil, waitUntil, type TestContext } from './helper.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { lab, hanging, releaseHanging, tokensSeen } from './support/client-route.js'
 
@@ -76,19 +76,6 @@ function saidInbox (client: LabClient): { next: () => Promise<{ room: string, te
       return seen[read++]!
     }
   }
-}
-
-/**
- * Waits for a condition on the server's bookkeeping across network round
- * trips (a reconnect, a replayed join), where no event announces it: checks
- * every 5 ms, at most 10 s.
- */
-async function poll (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  throw new Error('condition not reached in 10 s')
 }
 
 async function rejection (promise: Promise<unknown>): Promise<RealtimeClientError> {
@@ -193,7 +180,7 @@ test('reconnects after the server restarts (1001), replays joins, then sends the
 
   const aliceBack = reaches(alice, 'reconnecting')
   let second: FastifyInstance | undefined
-  bobBack = poll(() => second?.realtime.namespace(lab).roomSize('lobby') === 1)
+  bobBack = pollUntil(() => second?.realtime.namespace(lab).roomSize('lobby') === 1, { interval: 5 })
   await first.close()
   t.equal((await aliceBack).code, 1001)
 
@@ -429,7 +416,7 @@ test('connect timeout: an upgrade that never answers is dropped and retried', as
   const info = await reaches(client, 'connecting')
   t.equal(info.reason, 'connect timeout')
   t.equal(info.attempt, 1)
-  await poll(() => sockets.size >= 2)
+  await pollUntil(() => sockets.size >= 2, { interval: 5 })
   t.pass('a second attempt was made')
 })
 
