@@ -24,17 +24,20 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   app.get('/health', async () => ({ ok: true }))
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
 
-  // The same chat written with fastify-realtime/client, whose ES modules are served under /client/.
+  // The same chat written with fastify-realtime/client, whose ES modules are served under /client/
+  // (and the wire protocol's, which they import from ../protocol/, under /protocol/).
   const clientModules = await readClientModules()
   app.get('/client', async (_request, reply) => reply.type('text/html; charset=utf-8').send(CLIENT_PAGE))
-  app.get('/client/:file', {
-    schema: { params: Type.Object({ file: Type.String({ maxLength: 64 }) }) }
-  }, async (request, reply) => {
-    const { file } = request.params as { file: string }
-    const source = clientModules.get(file)
-    if (source === undefined) return reply.callNotFound()
-    return reply.type('text/javascript; charset=utf-8').send(source)
-  })
+  for (const directory of CLIENT_DIRECTORIES) {
+    app.get(`/${directory}/:file`, {
+      schema: { params: Type.Object({ file: Type.String({ maxLength: 64 }) }) }
+    }, async (request, reply) => {
+      const { file } = request.params as { file: string }
+      const source = clientModules.get(`${directory}/${file}`)
+      if (source === undefined) return reply.callNotFound()
+      return reply.type('text/javascript; charset=utf-8').send(source)
+    })
+  }
 
   app.ws(chat)
 
@@ -75,12 +78,18 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   return app
 }
 
-/** The compiled client's modules, by file name, as installed with the package. */
+/** The compiled client's directory and the one it imports the wire protocol from. */
+const CLIENT_DIRECTORIES = ['client', 'protocol'] as const
+
+/** The compiled client's modules, by `<directory>/<file>`, as installed with the package. */
 async function readClientModules (): Promise<Map<string, string>> {
-  const directory = fileURLToPath(new URL('./', import.meta.resolve('fastify-realtime/client')))
+  const client = new URL('./', import.meta.resolve('fastify-realtime/client'))
   const modules = new Map<string, string>()
-  for (const file of await readdir(directory)) {
-    if (file.endsWith('.js')) modules.set(file, await readFile(join(directory, file), 'utf8'))
+  for (const name of CLIENT_DIRECTORIES) {
+    const directory = fileURLToPath(new URL(`../${name}/`, client))
+    for (const file of await readdir(directory)) {
+      if (file.endsWith('.js')) modules.set(`${name}/${file}`, await readFile(join(directory, file), 'utf8'))
+    }
   }
   return modules
 }
