@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { Type } from 'typebox'
 import WebSocket from 'ws'
-import { build, wsUrl } from './helper.js'
+import { build, waitUntil, wsUrl } from './helper.js'
 
 /*
  * Broadcasts are framed once and written to each socket's stream
@@ -39,7 +39,7 @@ test('a burst of broadcasts reaches plain and compressed connections whole and i
   const compressed = await listener(wsUrl(app, '/room'), true)
   t.teardown(() => { plain.ws.terminate(); compressed.ws.terminate() })
   const ns = app.realtime.namespace('/room')
-  while (ns.roomSize('all') < 2) await new Promise((resolve) => setImmediate(resolve))
+  await waitUntil(() => ns.roomSize('all') >= 2)
 
   // Count what goes through ws's own send() on each server-side socket.
   const sends = new Map<WebSocket, number>()

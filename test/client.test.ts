@@ -14,7 +14,7 @@ import {
 } from '../lib/client/index.js'
 import { backoffDelay } from '../lib/client/reconnect.js'
 import { resolveReconnect } from '../lib/client/options.js'
-import { guardProcess, waitUntil, type TestContext } from './helper.js'
+import { guardProcess, pollUntil, waitUntil, type TestContext } from './helper.js'
 import { startFaultProxy } from './support/fault-proxy.js'
 import { lab, hanging, releaseHanging, saysHandled, tokensSeen } from './support/client-route.js'
 
@@ -80,19 +80,6 @@ function saidInbox (client: LabClient): { next: () => Promise<{ room: string, te
       return seen[read++]!
     }
   }
-}
-
-/**
- * Waits for a condition on the server's bookkeeping across network round
- * trips (a reconnect, a replayed join), where no event announces it: checks
- * every 5 ms, at most 10 s.
- */
-async function poll (condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 2000; i++) {
-    if (condition()) return
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-  throw new Error('condition not reached in 10 s')
 }
 
 async function rejection (promise: Promise<unknown>): Promise<RealtimeClientError> {
@@ -198,7 +185,7 @@ test('reconnects after the server restarts (1001), replays joins, then sends the
   const aliceBack = reaches(alice, 'reconnecting')
   // eslint-disable-next-line prefer-const -- the poll reads it before the second server exists
   let second: FastifyInstance | undefined
-  bobBack = poll(() => second?.realtime.namespace(lab).roomSize('lobby') === 1)
+  bobBack = pollUntil(() => second?.realtime.namespace(lab).roomSize('lobby') === 1, { interval: 5 })
   await first.close()
   t.equal((await aliceBack).code, 1001)
 
@@ -537,7 +524,7 @@ test('connect timeout: an upgrade that never answers is dropped and retried', as
   const info = await reaches(client, 'connecting')
   t.equal(info.reason, 'connect timeout')
   t.equal(info.attempt, 1)
-  await poll(() => sockets.size >= 2)
+  await pollUntil(() => sockets.size >= 2, { interval: 5 })
   t.pass('a second attempt was made')
 })
 

@@ -193,16 +193,38 @@ export function deferred<T = void> (): { promise: Promise<T>, resolve: (value: T
 }
 
 /**
- * Waits for a condition of the server's own bookkeeping (a count, a map),
+ * Waits for a condition of this process's own bookkeeping (a count, a map),
  * a bounded number of event-loop turns: the server's close handling runs in
  * between. For conditions no event announces.
  */
-export async function waitUntil (condition: () => boolean, turns = 10_000): Promise<void> {
+export async function waitUntil (condition: () => boolean | Promise<boolean>, turns = 10_000): Promise<void> {
   for (let i = 0; i < turns; i++) {
-    if (condition()) return
+    if (await condition()) return
     await new Promise((resolve) => setImmediate(resolve))
   }
-  throw new Error('condition not reached')
+  throw new Error(`condition not reached in ${turns} event-loop turns`)
+}
+
+export interface PollOptions {
+  /** Gives up (throws) after this many ms. */
+  timeout?: number
+  /** Waits this many ms between checks. */
+  interval?: number
+}
+
+/**
+ * Waits for a condition that depends on other processes (Redis, a child
+ * instance, network round trips), checked every `interval` ms until
+ * `timeout` ms have passed. For conditions no event announces.
+ */
+export async function pollUntil (condition: () => boolean | Promise<boolean>,
+  { timeout = 10_000, interval = 25 }: PollOptions = {}): Promise<void> {
+  const deadline = Date.now() + timeout
+  for (;;) {
+    if (await condition()) return
+    if (Date.now() >= deadline) throw new Error(`condition not reached in ${timeout} ms`)
+    await new Promise((resolve) => setTimeout(resolve, interval))
+  }
 }
 
 /** Connects to a route of the chat test apps as `user` (`?user=`) and joins rooms, each join answered. */

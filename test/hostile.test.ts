@@ -131,7 +131,7 @@ test('a reset during an async auth hook: no crash, no connection, late completio
   socket.resetAndDestroy()
   await once(socket, 'close')
   // Release the hook only once the server has seen the reset.
-  for (let i = 0; i < 1000 && await connections(app) > 0; i++) await new Promise((resolve) => setImmediate(resolve))
+  await waitUntil(async () => await connections(app) === 0, 1000)
   release.resolve()
   await new Promise((resolve) => setImmediate(resolve))
   t.equal(opened, 0)

@@ -4,6 +4,7 @@ import { runInNewContext } from 'node:vm'
 import rateLimit from '@fastify/rate-limit'
 import { Type } from 'typebox'
 import WebSocket from 'ws'
+import { userFromQuery } from './fixtures/user-hook.js'
 import { build, connect, guardProcess, refusedUpgrade, type TestClient, waitUntil } from './helper.js'
 
 setFlagsFromString('--expose-gc')
@@ -121,9 +122,7 @@ test('rate limits: RATE_LIMITED over budget, 1008 for sustained abuse, others un
 
 test('connection caps refuse before the upgrade, and free up as clients leave', async (t) => {
   const app = await build(t, (app) => {
-    app.ws('/u', {
-      preValidation: async (request) => { (request as { user?: unknown }).user = { id: (request.query as { user: string }).user } }
-    })
+    app.ws('/u', { preValidation: userFromQuery })
   }, { realtime: { maxConnections: 3, maxConnectionsPerUser: 2 } })
   const a1 = await connect(t, app, '/u?user=a')
   await connect(t, app, '/u?user=a')

@@ -3,7 +3,7 @@ import { test } from 'tap'
 import Fastify from 'fastify'
 import realtime from '../lib/index.js'
 import type { RedisBrokerStats } from '../lib/redis/index.js'
-import { guardProcess, member } from './helper.js'
+import { guardProcess, member, pollUntil } from './helper.js'
 import { freePort } from './support/example-server.js'
 import { childInstance, childMember } from './support/child-instance.js'
 import { startFaultProxy } from './support/fault-proxy.js'
@@ -194,9 +194,5 @@ test('through a faulty network: latency keeps order, a black hole is detected an
 
 /** Waits until `count` connections subscribe to `channel` (bounded). */
 async function waitForSubscribers (redis: { command (...args: string[]): Promise<unknown> }, channel: string, count: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (((await redis.command('PUBSUB', 'NUMSUB', channel)) as [string, number])[1] === count) return
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  throw new Error(`${channel} never reached ${count} subscribers`)
+  await pollUntil(async () => ((await redis.command('PUBSUB', 'NUMSUB', channel)) as [string, number])[1] === count)
 }

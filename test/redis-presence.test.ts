@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import Fastify, { type FastifyInstance } from 'fastify'
-import { connect, type TestClient, type TestContext } from './helper.js'
+import { presenceRoute } from './fixtures/chat-route.js'
+import { connect, pollUntil, type TestClient, type TestContext } from './helper.js'
 import { childInstance, childMember } from './support/child-instance.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor } from './support/redis.js'
@@ -28,17 +29,13 @@ test('presence in memory: who is in a room, join and leave events, disabled rout
   const app = Fastify()
   t.teardown(() => app.close())
   await app.register(realtime, {})
-  app.ws('/presence', {
-    presence: { events: true },
-    preValidation: async (request) => { (request as { user?: unknown }).user = { id: (request.query as { user: string }).user } },
-    messages: { join: { handler: (conn, room) => conn.join(room as string) } }
-  })
+  app.ws(presenceRoute)
   app.ws('/plain', {})
   await app.listen({ port: 0, host: '127.0.0.1' })
   const alice = await connect(t, app, '/presence?user=alice')
-  await alice.request('join', 'lobby')
+  await alice.request('join', { room: 'lobby' })
   const bob = await connect(t, app, '/presence?user=bob')
-  await bob.request('join', 'lobby')
+  await bob.request('join', { room: 'lobby' })
   t.match(await alice.next(), { type: 'presence', data: { action: 'join', room: 'lobby', userId: 'bob' } })
   const ns = app.realtime.namespace('/presence')
   t.same((await ns.presence('lobby')).map((entry) => entry.userId).sort(), ['alice', 'bob'])
@@ -112,10 +109,7 @@ test('a hung instance (SIGSTOP) does not stall presence queries; its entries exp
   child.kill('SIGCONT')
   // Its next refresh (every TTL / 3) writes its live entries again; no event says when, so poll, bounded.
   let count = 1
-  for (let attempt = 0; attempt < 100 && count !== 2; attempt++) {
-    await new Promise((resolve) => setTimeout(resolve, TTL / 10))
-    count = await ns.presenceCount('room')
-  }
+  await pollUntil(async () => (count = await ns.presenceCount('room')) === 2, { interval: TTL / 10, timeout: 10 * TTL })
   t.equal(count, 2, 'back once the instance refreshes')
 })
 

@@ -5,7 +5,7 @@ import { Redis } from 'ioredis'
 import { Type } from 'typebox'
 import realtime from '../lib/index.js'
 import { RealtimeEmitter } from '../lib/redis/index.js'
-import { connect, guardProcess, httpUrl, type TestClient, member } from './helper.js'
+import { connect, guardProcess, httpUrl, type TestClient, member, pollUntil } from './helper.js'
 import { chatInstance } from './support/instances.js'
 import { redisFor } from './support/redis.js'
 import type { FastifyInstance } from 'fastify'
@@ -113,7 +113,8 @@ test('an instance subscribes to a room channel only while it has a member there'
   await third.close()
   // Leaving unsubscribes without waiting; a round trip on the same connection orders after it.
   await first.request('leave', { room: 'ops' })
-  t.equal(await waitFor(async () => await numsub('app1#/chat#ops#') === 0), true, 'no leaked subscription')
+  await pollUntil(async () => await numsub('app1#/chat#ops#') === 0)
+  t.equal(await numsub('app1#/chat#ops#'), 0, 'no leaked subscription')
   await first.close()
   await a.close()
   await b.close()
@@ -224,14 +225,6 @@ test('a client passed in stays open after app.close(); the plugin quits only wha
   t.equal(await mine.ping(), 'PONG')
   t.equal(await names(), 2, 'the subscriber quit; my client and the probe remain')
 })
-
-/** Polls an async condition a bounded number of times. */
-async function waitFor (probe: () => Promise<boolean>, attempts = 200): Promise<boolean> {
-  for (let i = 0; i < attempts; i++) {
-    if (await probe()) return true
-  }
-  return false
-}
 
 test('closing Redis-backed instances leaves no timer, connection or subscription behind', async (t) => {
   const redis = await redisFor(t)

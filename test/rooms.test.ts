@@ -1,39 +1,15 @@
 import { test } from 'tap'
 import { Type } from 'typebox'
 import type { FastifyInstance } from 'fastify'
+import { chatEvents, chatRoute } from './fixtures/chat-route.js'
 import { build, httpUrl, type TestClient, member, waitUntil } from './helper.js'
-
-const said = Type.Object({ room: Type.String(), text: Type.String(), from: Type.String() })
 
 async function chatApp (t: Parameters<typeof build>[0]): Promise<FastifyInstance> {
   return build(t, (app) => {
-    app.ws('/chat', {
-      preValidation: async (request) => {
-        (request as { user?: unknown }).user = { id: (request.query as { user: string }).user }
-      },
-      messages: {
-        join: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => conn.join(room) },
-        leave: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => { conn.leave(room) } },
-        say: {
-          data: Type.Object({ room: Type.String(), text: Type.String() }),
-          reply: Type.Object({ at: Type.Number() }),
-          handler: (conn, { room, text }) => {
-            conn.to(room).emit('said', { room, text, from: (conn.user as { id: string }).id })
-            return { at: Date.now() }
-          }
-        },
-        shout: {
-          data: Type.Object({ text: Type.String() }),
-          handler: (conn, { text }) => conn.broadcast.emit('said', { room: '*', text, from: 'shout' })
-        },
-        rooms: { reply: Type.Array(Type.String()), handler: (conn) => [...conn.rooms] }
-      },
-      events: { said },
-      onOpen: (conn) => conn.join(`user:${(conn.user as { id: string }).id}`)
-    })
+    app.ws(chatRoute)
     app.ws('/notifications', {
       messages: { join: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => conn.join(room) } },
-      events: { said }
+      events: { said: chatEvents.said }
     })
     app.post('/rooms/:room', async (request, reply) => {
       const { room } = request.params as { room: string }

@@ -1,48 +1,19 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Type } from 'typebox'
 import realtime, { type RealtimeOptions } from '../../lib/index.js'
+import { chatEvents, chatRoute, presenceRoute } from '../fixtures/chat-route.js'
 import type { TestContext } from '../helper.js'
 
-export const chatEvents = {
-  said: Type.Object({ room: Type.String(), text: Type.String(), from: Type.String() }),
-  seq: Type.Number()
-}
-
 /**
- * One instance of a small chat app on Redis: `?user=` names the user,
- * every connection is in `user:<user>`, messages join/leave/say.
+ * One instance of a small chat app on Redis: the fixture's /chat and
+ * /presence routes, /other, and POST /push/:room.
  */
 export async function chatInstance (t: TestContext, redis: RealtimeOptions['redis'], options: RealtimeOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false })
   t.teardown(() => app.close())
   await app.register(realtime, { redis, publishTimeout: 500, redisReadyTimeout: 2000, ...options })
-  app.ws('/chat', {
-    preValidation: async (request) => {
-      (request as { user?: unknown }).user = { id: (request.query as { user?: string }).user ?? 'anonymous' }
-    },
-    messages: {
-      join: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => conn.join(room) },
-      leave: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => { conn.leave(room) } },
-      say: {
-        data: Type.Object({ room: Type.String(), text: Type.String() }),
-        handler: (conn, { room, text }) => conn.to(room).emit('said', { room, text, from: conn.userId ?? '' })
-      },
-      id: { reply: Type.String(), handler: (conn) => conn.id }
-    },
-    events: chatEvents,
-    onOpen: (conn) => conn.join(`user:${conn.userId ?? ''}`)
-  })
+  app.ws(chatRoute)
   app.ws('/other', { events: chatEvents, onOpen: (conn) => conn.join('shared') })
-  app.ws('/presence', {
-    presence: { events: true },
-    preValidation: async (request) => {
-      (request as { user?: unknown }).user = { id: (request.query as { user?: string }).user ?? 'anonymous' }
-    },
-    messages: {
-      join: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => conn.join(room) },
-      leave: { data: Type.Object({ room: Type.String() }), handler: (conn, { room }) => { conn.leave(room) } }
-    }
-  })
+  app.ws(presenceRoute)
   app.post('/push/:room', async (request, reply) => {
     const { room } = request.params as { room: string }
     await app.realtime.namespace('/chat').to(room).emit('said', { room, text: (request.body as { text: string }).text, from: 'rest' })

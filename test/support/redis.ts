@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { Redis } from 'ioredis'
+import { pollUntil } from '../helper.js'
 
 /*
  * The suite's own redis-server processes on free local ports (never the
@@ -282,12 +283,11 @@ async function createCluster (ports: number[]): Promise<void> {
 
 async function clusterStateOk (server: RedisServer): Promise<void> {
   let info = ''
-  for (let attempt = 0; attempt < 100; attempt++) {
-    info = String(await server.command('CLUSTER', 'INFO'))
-    if (info.includes('cluster_state:ok')) return
-    await delay(50)
+  try {
+    await pollUntil(async () => (info = String(await server.command('CLUSTER', 'INFO'))).includes('cluster_state:ok'), { interval: 50 })
+  } catch {
+    throw new Error(`cluster node ${server.port} never reached cluster_state:ok:\n${info}`)
   }
-  throw new Error(`cluster node ${server.port} never reached cluster_state:ok:\n${info}`)
 }
 
 /** Three masters on free ports, slots spread by `redis-cli --cluster create`, every node at cluster_state:ok. */

@@ -1,13 +1,13 @@
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { Type } from 'typebox'
-import { build, connect } from './helper.js'
-import { spawnLines } from './support/child-lines.js'
-import { childInstance } from './support/child-instance.js'
-import { chatInstance } from './support/instances.js'
-import { redisFor } from './support/redis.js'
+import { build, connect, pollUntil } from '../helper.js'
+import { spawnLines } from '../support/child-lines.js'
+import { childInstance } from '../support/child-instance.js'
+import { chatInstance } from '../support/instances.js'
+import { redisFor } from '../support/redis.js'
 
-const STORM = fileURLToPath(new URL('./support/storm-clients.mjs', import.meta.url))
+const STORM = fileURLToPath(new URL('../support/storm-clients.mjs', import.meta.url))
 
 test('reconnect storm: an instance dies, its clients rush to the other, which admits up to its cap', async (t) => {
   const redis = await redisFor(t)
@@ -16,18 +16,14 @@ test('reconnect storm: an instance dies, its clients rush to the other, which ad
   const { nextLine: next } = spawnLines(t, [STORM, `ws://127.0.0.1:${a.port}/presence`, `ws://127.0.0.1:${(b.server.address() as { port: number }).port}/presence`, '500'])
   t.same(JSON.parse(await next()), { open: 500 })
   const presence = b.realtime.namespace('/presence')
-  for (let i = 0; i < 200 && await presence.presenceCount('room') < 500; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  await pollUntil(async () => await presence.presenceCount('room') >= 500)
   t.equal(await presence.presenceCount('room'), 500, 'presence sees the 500 on A')
   a.child.kill('SIGKILL')
   const outcome = JSON.parse(await next()) as { admitted: number, refused: Record<string, number> }
   t.same(outcome, { admitted: 300, refused: { 503: 200 } }, 'B admitted up to its cap and refused the rest with 503')
   // A's entries expire within the TTL; B's joins are there: presence converges on what is really connected.
   let count = 0
-  for (let i = 0; i < 200; i++) {
-    count = await presence.presenceCount('room')
-    if (count === 300) break
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+  await pollUntil(async () => (count = await presence.presenceCount('room')) === 300)
   t.equal(count, 300, 'presence converged on the 300 admitted')
 })
 
@@ -57,8 +53,7 @@ test('an inbound flood engages the limiter; memory stays flat and other clients 
   }
   const bystander = await connect(t, app, '/chat')
   t.match(await bystander.request('say', 'still served'), { type: 'reply', data: 'still served' })
-  // eslint-disable-next-line no-unmodified-loop-condition -- counted by the message listeners
-  for (let i = 0; i < 400 && limited + replied < 200 * 100; i++) await new Promise((resolve) => setTimeout(resolve, 25))
+  await pollUntil(() => limited + replied >= 200 * 100)
   t.equal(limited + replied, 200 * 100, 'every message answered')
   // Each client's budget: a full bucket of 20, then 20 a second for as long as the flood really lasted
   // (on a loaded machine the ten bursts take longer than one second, and earn more).

@@ -3,9 +3,9 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { test } from 'tap'
 import WebSocket from 'ws'
-import { wsUrl } from './helper.js'
-import { chatInstance } from './support/instances.js'
-import { redisFor } from './support/redis.js'
+import { waitUntil, wsUrl } from '../helper.js'
+import { chatInstance } from '../support/instances.js'
+import { redisFor } from '../support/redis.js'
 
 /*
  * CI-sized load (shared/HOSTILE.md G1): two instances and Redis, members of
@@ -62,9 +62,7 @@ test(`${CONNECTIONS} members on two instances, ${RATE} pushes/s for ${SECONDS} s
   t.ok(received.every((count) => count === total), `${CONNECTIONS} x ${total} delivered`)
   for (const ws of sockets) ws.close()
   await Promise.all(sockets.map((ws) => ws.readyState === WebSocket.CLOSED ? undefined : once(ws, 'close')))
-  for (let i = 0; i < 10_000 && a.realtime.connectionCount + b.realtime.connectionCount > 0; i++) {
-    await new Promise((resolve) => setImmediate(resolve))
-  }
+  await waitUntil(() => a.realtime.connectionCount + b.realtime.connectionCount === 0)
   t.equal(a.realtime.connectionCount + b.realtime.connectionCount, 0, 'connections back to zero')
   gc()
   const growth = process.memoryUsage().heapUsed - heapBefore

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test, type Test } from 'tap'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
-import { startExample, type ExampleServer } from './support/example-server.js'
+import { startExample, type ExampleServer } from '../support/example-server.js'
 
 /*
  * A real browser (Debian's headless Chromium) on the example served as

@@ -1,8 +1,8 @@
 import { test } from 'tap'
 import WebSocket from 'ws'
-import { TestClient, type TestContext } from './helper.js'
-import { startExample, type ExampleServer } from './support/example-server.js'
-import { redisFor } from './support/redis.js'
+import { TestClient, type TestContext } from '../helper.js'
+import { startExample, type ExampleServer } from '../support/example-server.js'
+import { redisFor } from '../support/redis.js'
 
 /*
  * The example as pinned in the README and issue: started the way `npm start`

@@ -1,11 +1,11 @@
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { Type } from 'typebox'
-import { LocalBroker, type BroadcastPacket } from '../lib/index.js'
-import { build, wsUrl, type TestContext } from './helper.js'
-import { spawnLines } from './support/child-lines.js'
+import { LocalBroker, type BroadcastPacket } from '../../lib/index.js'
+import { build, pollUntil, wsUrl, type TestContext } from '../helper.js'
+import { spawnLines } from '../support/child-lines.js'
 
-const CLIENTS = fileURLToPath(new URL('./support/many-clients.mjs', import.meta.url))
+const CLIENTS = fileURLToPath(new URL('../support/many-clients.mjs', import.meta.url))
 
 /** N clients in a child process; resolves once they are all open, with their final count to come. */
 async function clients (t: TestContext, url: string, count: number): Promise<{ result: Promise<{ received: number, wrong: number }> }> {
@@ -26,7 +26,7 @@ test('a push to a room of 5,000 reaches each member once and is serialised once'
     app.ws('/crowd', { heartbeat: false, onOpen: (conn) => conn.join('everyone'), events: { news: Type.String(), done: Type.Null() } })
   }, { realtime: { broker: new CountingBroker() } })
   const groups = await Promise.all([clients(t, wsUrl(app, '/crowd'), 2500), clients(t, wsUrl(app, '/crowd'), 2500)])
-  for (let i = 0; i < 1000 && app.realtime.namespace('/crowd').roomSize('everyone') < 5000; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+  await pollUntil(() => app.realtime.namespace('/crowd').roomSize('everyone') === 5000, { interval: 10 })
   t.equal(app.realtime.namespace('/crowd').roomSize('everyone'), 5000)
   const crowd = app.realtime.namespace('/crowd')
   await crowd.to('everyone').emit('news', 'one copy each')
