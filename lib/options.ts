@@ -87,8 +87,9 @@ export interface RealtimeOptions {
   slowConsumer?: 'close' | 'drop'
   /**
    * Inbound budget of each connection (routes and message types may set
-   * their own): over it a message is answered with RATE_LIMITED; a run of
-   * `maxViolations` closes the connection with 1008.
+   * their own): over it a message is answered with RATE_LIMITED; once one
+   * budget has refused `maxViolations` messages in a row (each budget counts
+   * its own run, which a message it accepts ends) the connection closes with 1008.
    * @default false (no limit)
    */
   rateLimit?: RateLimitOptions | false
