@@ -7,6 +7,7 @@ import type { RealtimeHost } from './host.js'
 import type { Namespace } from './namespace.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { EventMap } from './route.js'
+import { kAdmission } from './symbols.js'
 
 type AnyConnection = Connection<any, any>
 
@@ -93,6 +94,11 @@ export class Realtime extends EventEmitter {
    */
   disconnectUser (userId: string, code: number = CloseCode.DISCONNECTED, reason = 'disconnected'): Promise<void> {
     return this.#host.disconnectUser({ kind: 'disconnect', userId, code, reason })
+  }
+
+  /** @internal the connection caps' books, for leak checks */
+  get [kAdmission] (): RealtimeHost['admission'] {
+    return this.#host.admission
   }
 
   /** Connections of a user on this instance. */

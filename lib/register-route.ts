@@ -67,14 +67,14 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
 
   const origins = definition.allowedOrigins === undefined
     ? options.allowedOrigins
-    : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)
+    : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)!
   const route: Record<string, unknown> = {}
   for (const key of FASTIFY_ROUTE_KEYS) {
     if (definition[key] !== undefined) route[key] = definition[key]
   }
   // Cheap refusals first (origin, capacity), before the route's own hooks; the
   // per-user cap last, once the auth hooks have put the user on the request.
-  const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
+  const first = [...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
   route.onRequest = [...first, ...toArray(route.onRequest)]
   if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
 

@@ -74,8 +74,8 @@ export interface RouteCommon<C> extends UpgradeRouteOptions {
   onClose?: (conn: C, code: number, reason: string) => void | Promise<void>
   /** Overrides the plugin's heartbeat for this route; `false` turns it off. */
   heartbeat?: HeartbeatOptions | false
-  /** Overrides the plugin's `allowedOrigins` for this route. */
-  allowedOrigins?: readonly string[]
+  /** Overrides the plugin's `allowedOrigins` for this route (a list, or `'*'` for any origin). */
+  allowedOrigins?: readonly string[] | '*'
   /** Overrides the plugin's `maxBufferedBytes` for this route. */
   maxBufferedBytes?: number
   /** Overrides the plugin's `slowConsumer` policy for this route. */

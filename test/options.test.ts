@@ -9,7 +9,7 @@ test('defaults', async (t) => {
   t.equal(options.maxPayload, 65536)
   t.same(options.heartbeat, { interval: 30_000, timeout: 10_000 })
   t.equal(options.upgradeTimeout, 10_000)
-  t.equal(options.allowedOrigins, undefined)
+  t.equal(options.allowedOrigins, 'same-host')
   t.same(options.redactQueryParams, ['token', 'access_token'])
   t.equal(options.maxQueuedMessages, 1024)
   t.equal(options.closeTimeout, 2000)
