@@ -128,8 +128,9 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
   }
 
   refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void {
+    // The id is echoed whenever it can be read: also from a frame that would be refused for its content.
     const parsed = isBinary ? undefined : parseEnvelope(data.toString())
-    conn.send(encodeError(parsed === undefined || parsed instanceof ProtocolFault ? undefined : parsed.id, code, message))
+    conn.send(encodeError(parsed?.id, code, message))
   }
 }
 
