@@ -5,7 +5,7 @@ import { FST_RT_INVALID_OPTION } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
-import { compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
+import { checkEvents, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
 
@@ -56,6 +56,7 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     if (typeof definition.onMessage !== 'function') throw new FST_RT_INVALID_OPTION(`${fullPath} onMessage`, 'a function')
     runtime = new RawRouteRuntime(definition.onMessage as RawRouteDefinition['onMessage'], lifecycle)
   } else {
+    checkEvents(fullPath, definition.events)
     runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined), lifecycle)
   }
   const presence = definition.presence === undefined || definition.presence === false

@@ -3,8 +3,8 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
-import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
-import { RESERVED_TYPES } from './protocol/envelope.js'
+import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT, FST_RT_RESERVED_TYPE } from './errors.js'
+import { RESERVED_EVENTS, RESERVED_TYPES } from './protocol/envelope.js'
 import type { HeartbeatOptions } from './options.js'
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
 
@@ -137,6 +137,15 @@ export interface CompiledMessage {
   readonly validator: Validator | undefined
   readonly handler: (conn: Connection<EventMap>, data: unknown) => unknown
   readonly rateLimit: ResolvedRateLimit | undefined
+}
+
+/** Checks a route's `events`: an object whose names are not reserved (RESERVED_EVENTS). */
+export function checkEvents (path: string, events: unknown): void {
+  if (events === undefined) return
+  if (events === null || typeof events !== 'object') throw new FST_RT_INVALID_OPTION(`${path} events`, 'an object of event schemas')
+  for (const name of Object.keys(events)) {
+    if (RESERVED_EVENTS.has(name)) throw new FST_RT_RESERVED_EVENT(name)
+  }
 }
 
 /** Compiles every `data` schema once, at registration, and checks the declaration. */

@@ -1,5 +1,6 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
+import { Type } from 'typebox'
 import realtime, { DEFAULTS, defineRoute, LocalBroker } from '../lib/index.js'
 import { resolveOptions } from '../lib/validate-options.js'
 import { build, connect } from './helper.js'
@@ -100,4 +101,16 @@ test('works inside an encapsulated plugin with a prefix', async (t) => {
   const client = await connect(t, app, '/api/live', { headers: { 'x-key': 'k' } })
   client.send({ type: 'ping' })
   t.same(await client.next(), { type: 'pong' })
+})
+
+test('a route cannot declare an event named like a protocol frame or a client event', async (t) => {
+  await build(t, (app) => {
+    for (const name of ['error', 'reply', 'pong', 'ping', 'state', 'session']) {
+      t.throws(() => app.ws(`/events-${name}`, { events: { [name]: Type.String() } }),
+        { code: 'FST_RT_RESERVED_EVENT', message: new RegExp(`'${name}'`) }, name)
+    }
+    const route = defineRoute({ path: '/value-events', events: { state: Type.String() } })
+    t.throws(() => app.ws(route), { code: 'FST_RT_RESERVED_EVENT' }, 'a route value too')
+    app.ws('/fine', { events: { said: Type.String() } })
+  })
 })

@@ -5,4 +5,4 @@
  */
 export { CloseCode, closeCodeAllowsReconnect } from './close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './wire-errors.js'
-export { encodeError, encodeEvent, encodePong, encodeReply, MAX_ID_LENGTH, RESERVED_TYPES, type RequestId } from './envelope.js'
+export { encodeError, encodeEvent, encodePong, encodeReply, MAX_ID_LENGTH, RESERVED_EVENTS, RESERVED_TYPES, type RequestId } from './envelope.js'
