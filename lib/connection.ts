@@ -4,11 +4,11 @@ import { BroadcastOperator } from './broadcast.js'
 import { writeFrame } from './broadcast-frame.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { Namespace } from './namespace.js'
-import { TokenBucket, type ResolvedRateLimit } from './rate-limit.js'
+import { TokenBucket, type RateVerdict, type ResolvedRateLimit } from './rate-limit.js'
 import { RealtimeError, WireErrorCode } from './protocol/wire-errors.js'
 import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
-import { kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kSendFrame, kTake } from './symbols.js'
+import { kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kOverLimit, kSendFrame, kTake } from './symbols.js'
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
@@ -45,7 +45,6 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   #request: FastifyRequest | undefined
   #bucket: TokenBucket | undefined
   #typeBuckets: Map<string, TokenBucket> | undefined
-  #violations = 0
   #dropped = 0
   #slowClosed = false
   #expiry: NodeJS.Timeout | undefined
@@ -237,9 +236,11 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
   /**
    * @internal
    * Takes one message from the connection's budget (`type` undefined) or a
-   * message type's; a run of `maxViolations` refusals closes with 1008.
+   * message type's: 'taken', 'refused', or 'exhausted' when this refusal
+   * makes that budget's run reach `maxViolations` (the caller answers the
+   * message, then calls [kOverLimit]).
    */
-  [kTake] (type: string | undefined, limit: ResolvedRateLimit): boolean {
+  [kTake] (type: string | undefined, limit: ResolvedRateLimit): RateVerdict {
     const now = Date.now()
     let bucket: TokenBucket | undefined
     if (type === undefined) {
@@ -249,15 +250,14 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
       bucket = this.#typeBuckets.get(type)
       if (bucket === undefined) this.#typeBuckets.set(type, bucket = new TokenBucket(limit, now))
     }
-    if (bucket.take(now)) {
-      if (type === undefined) this.#violations = 0
-      return true
-    }
-    if (limit.maxViolations > 0 && ++this.#violations >= limit.maxViolations) {
-      this.log.info({ connectionId: this.id }, 'realtime closing a client over its rate limit')
-      this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded')
-    }
-    return false
+    if (bucket.take(now)) return 'taken'
+    return bucket.exhausted ? 'exhausted' : 'refused'
+  }
+
+  /** @internal a budget's run of refusals reached maxViolations: close with 1008 */
+  [kOverLimit] (): void {
+    this.log.info({ connectionId: this.id }, 'realtime closing a client over its rate limit')
+    this.close(CloseCode.POLICY_VIOLATION, 'rate limit exceeded')
   }
 
   /**
@@ -315,10 +315,12 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     this[kAlive] = true
     if (this.#closed) return
     const limit = this.#route.limits.rateLimit
-    if (limit !== undefined && !this[kTake](undefined, limit)) {
+    const verdict = limit === undefined ? 'taken' : this[kTake](undefined, limit)
+    if (verdict !== 'taken') {
       if (this.socket.readyState === WebSocket.OPEN) {
         this.#route.refuseFrame(this as Connection<any, any>, data, isBinary, WireErrorCode.RATE_LIMITED, 'Too many messages')
       }
+      if (verdict === 'exhausted') this[kOverLimit]()
       return
     }
     if (this.#queue === undefined) {

@@ -16,6 +16,10 @@ export const FST_RT_INVALID_OPTION = createError<[string, string]>(
 export const FST_RT_RESERVED_TYPE = createError<[string]>(
   'FST_RT_RESERVED_TYPE', "Message type '%s' is reserved by the protocol", 500, TypeError)
 
+/** A route declares an event the protocol or the client reserves (`error`, `reply`, `pong`, `ping`, `session`, `state`). Thrown at `app.ws()`. */
+export const FST_RT_RESERVED_EVENT = createError<[string]>(
+  'FST_RT_RESERVED_EVENT', "Event name '%s' is reserved by the protocol or the client", 500, TypeError)
+
 /** `realtime.namespace(path)` names a path no WebSocket route was declared on. */
 export const FST_RT_UNKNOWN_NAMESPACE = createError<[string]>(
   'FST_RT_UNKNOWN_NAMESPACE', "No WebSocket route is declared on '%s'", 500)

@@ -46,7 +46,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     this.options = options
     this.broker = broker
     this.log = log
-    this.admission = new Admission(options, () => this.connectionCount)
+    this.admission = new Admission(options)
   }
 
   /** Starts the broker, then takes its shared presence store if it has one. */

@@ -111,5 +111,5 @@ export type { PresenceEntry, PresenceEvent, PresenceStore, PresenceStoreOptions 
 export { LocalBroker } from './local-broker.js'
 export { CloseCode, closeCodeAllowsReconnect } from './protocol/close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './protocol/wire-errors.js'
-export { encodeEvent, RESERVED_TYPES, type RequestId } from './protocol/envelope.js'
+export { encodeEvent, RESERVED_EVENTS, RESERVED_TYPES, type RequestId } from './protocol/envelope.js'
 export * as errors from './errors.js'

@@ -1,6 +1,7 @@
 import type { Broker } from './broker.js'
 import type { RateLimitOptions, ResolvedRateLimit } from './rate-limit.js'
 import type { RedisConnection } from './redis/connection.js'
+import type { OriginPolicy } from './validate-options.js'
 
 /*
  * The plugin's options: their types and their defaults, in one place for
@@ -41,13 +42,17 @@ export interface RealtimeOptions {
    */
   upgradeTimeout?: number
   /**
-   * Origins (`scheme://host[:port]`, matched exactly) allowed to open a
-   * WebSocket; any other Origin gets HTTP 403 before the upgrade. Requests
-   * without an Origin header (non-browser clients) are let through.
-   * `undefined` allows every origin.
-   * @default undefined
+   * Which browser pages may open a WebSocket (against cross-site WebSocket
+   * hijacking). Unset: only pages of the server's own host, i.e. the
+   * Origin's host[:port] equals the request's Host header (or, with
+   * Fastify's `trustProxy`, X-Forwarded-Host); schemes are not compared.
+   * A list of origins (`scheme://host[:port]`, matched exactly) allows
+   * those and no others; `'*'` allows every origin. A refused Origin gets
+   * HTTP 403 before the upgrade. Requests without an Origin header
+   * (non-browser clients) are never refused by this check.
+   * @default undefined (same host only)
    */
-  allowedOrigins?: readonly string[]
+  allowedOrigins?: readonly string[] | '*'
   /**
    * Query-string parameters of upgrade requests whose values are replaced by
    * `[REDACTED]` in Fastify's request logs. Hooks still see the real value.
@@ -87,8 +92,9 @@ export interface RealtimeOptions {
   slowConsumer?: 'close' | 'drop'
   /**
    * Inbound budget of each connection (routes and message types may set
-   * their own): over it a message is answered with RATE_LIMITED; a run of
-   * `maxViolations` closes the connection with 1008.
+   * their own): over it a message is answered with RATE_LIMITED; once one
+   * budget has refused `maxViolations` messages in a row (each budget counts
+   * its own run, which a message it accepts ends) the connection closes with 1008.
    * @default false (no limit)
    */
   rateLimit?: RateLimitOptions | false
@@ -178,7 +184,7 @@ export interface ResolvedOptions {
   maxPayload: number
   heartbeat: Required<HeartbeatOptions> | false
   upgradeTimeout: number
-  allowedOrigins: ReadonlySet<string> | undefined
+  allowedOrigins: OriginPolicy
   redactQueryParams: readonly string[]
   maxQueuedMessages: number
   closeTimeout: number

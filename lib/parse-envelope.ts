@@ -28,8 +28,9 @@ const PARSE_OPTIONS = { protoAction: 'error', constructorAction: 'error' } as co
 
 /**
  * Parses one text frame. Keys that could reach `Object.prototype` through a
- * careless merge (`__proto__`, `constructor.prototype`) are refused outright,
- * so handlers never see them.
+ * careless merge (`__proto__`, `constructor.prototype`) are refused outright
+ * with BAD_JSON, so handlers never see them; the answer still carries the
+ * envelope's `id` when it is a valid request id.
  */
 export function parseEnvelope (text: string): InboundMessage | ProtocolFault {
   let value: unknown
@@ -37,8 +38,8 @@ export function parseEnvelope (text: string): InboundMessage | ProtocolFault {
     value = sjson.parse(text, null, PARSE_OPTIONS)
   } catch (err) {
     const forbidden = (err as Error).name === 'SyntaxError' && /prototype/.test((err as Error).message)
-    return new ProtocolFault(WireErrorCode.BAD_JSON,
-      forbidden ? 'Message contains a forbidden key' : 'Message is not valid JSON')
+    if (!forbidden) return new ProtocolFault(WireErrorCode.BAD_JSON, 'Message is not valid JSON')
+    return new ProtocolFault(WireErrorCode.BAD_JSON, 'Message contains a forbidden key', readId(text))
   }
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
     return new ProtocolFault(WireErrorCode.VALIDATION_FAILED, 'Message must be a JSON object',
@@ -56,6 +57,23 @@ export function parseEnvelope (text: string): InboundMessage | ProtocolFault {
       [{ path: '/type', message: 'must be a non-empty string' }])
   }
   return { type, data: envelope.data, id: id as RequestId | undefined }
+}
+
+/**
+ * The top-level `id` of a frame refused for a forbidden key, to answer it.
+ * Plain JSON.parse makes `__proto__` an own property and pollutes nothing;
+ * nothing but `id` is read from the result.
+ */
+function readId (text: string): RequestId | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value) || !Object.hasOwn(value, 'id')) return undefined
+  const id = (value as { id?: unknown }).id
+  return isRequestId(id) ? id : undefined
 }
 
 function isRequestId (id: unknown): id is RequestId {

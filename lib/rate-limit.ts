@@ -10,11 +10,20 @@ export interface RateLimitOptions {
    */
   interval?: number
   /**
-   * Over-budget messages in a row that close the connection with 1008; 0 never closes.
+   * Refusals in a row by this budget that close the connection with 1008; 0
+   * never closes. A violation is a message this budget refuses (answered
+   * with RATE_LIMITED). Each budget counts its own run: the connection's
+   * (route or plugin `rateLimit`) and each message type's. A message the
+   * budget accepts ends its run; accepted or refused messages of other
+   * budgets do not touch it. A message the connection's budget refuses never
+   * reaches its type's budget.
    * @default 50
    */
   maxViolations?: number
 }
+
+/** What a budget said to one message: taken, refused, or refused with its run of refusals at `maxViolations`. */
+export type RateVerdict = 'taken' | 'refused' | 'exhausted'
 
 export interface ResolvedRateLimit {
   max: number
@@ -37,26 +46,36 @@ export function resolveRateLimit (name: string, value: RateLimitOptions | false 
 
 /**
  * A token bucket: starts full with `max` tokens and refills at max/interval
- * per millisecond, never above `max`. Two numbers per connection.
+ * per millisecond, never above `max`. Three numbers per budget and connection.
  */
 export class TokenBucket {
   #tokens: number
   #refilledAt: number
+  #refusedInRow = 0
 
   constructor (readonly limit: ResolvedRateLimit, now: number) {
     this.#tokens = limit.max
     this.#refilledAt = now
   }
 
-  /** Takes one token; false when the budget is spent. */
+  /** Takes one token; false when the budget is spent. An accepted message ends the run of refusals. */
   take (now: number): boolean {
     const elapsed = now - this.#refilledAt
     if (elapsed > 0) {
       this.#tokens = Math.min(this.limit.max, this.#tokens + elapsed * this.limit.max / this.limit.interval)
       this.#refilledAt = now
     }
-    if (this.#tokens < 1) return false
+    if (this.#tokens < 1) {
+      this.#refusedInRow++
+      return false
+    }
     this.#tokens -= 1
+    this.#refusedInRow = 0
     return true
+  }
+
+  /** Whether this budget's run of refusals has reached `maxViolations` (never when it is 0). */
+  get exhausted (): boolean {
+    return this.limit.maxViolations > 0 && this.#refusedInRow >= this.limit.maxViolations
   }
 }

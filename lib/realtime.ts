@@ -8,6 +8,7 @@ import { injectConnection, type InjectedClient, type InjectOptions } from './inj
 import type { Namespace } from './namespace.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { EventMap } from './route.js'
+import { kAdmission } from './symbols.js'
 
 type AnyConnection = Connection<any, any>
 
@@ -96,6 +97,11 @@ export class Realtime extends EventEmitter {
    */
   disconnectUser (userId: string, code: number = CloseCode.DISCONNECTED, reason = 'disconnected'): Promise<void> {
     return this.#host.disconnectUser({ kind: 'disconnect', userId, code, reason })
+  }
+
+  /** @internal the connection caps' books, for leak checks */
+  get [kAdmission] (): RealtimeHost['admission'] {
+    return this.#host.admission
   }
 
   /** Connections of a user on this instance. */

@@ -6,7 +6,7 @@ import type { RealtimeHost } from './host.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
-import { compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
+import { checkEvents, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
 
@@ -66,6 +66,7 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     if (definition.serialize !== undefined && typeof definition.serialize !== 'boolean') {
       throw new FST_RT_INVALID_OPTION(`${fullPath} serialize`, 'a boolean')
     }
+    checkEvents(fullPath, definition.events)
     runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined,
       serialize), lifecycle)
   }
@@ -79,14 +80,14 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
 
   const origins = definition.allowedOrigins === undefined
     ? options.allowedOrigins
-    : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)
+    : resolveOrigins(`${fullPath} allowedOrigins`, definition.allowedOrigins)!
   const route: Record<string, unknown> = {}
   for (const key of FASTIFY_ROUTE_KEYS) {
     if (definition[key] !== undefined) route[key] = definition[key]
   }
   // Cheap refusals first (origin, capacity), before the route's own hooks; the
   // per-user cap last, once the auth hooks have put the user on the request.
-  const first = [...(origins === undefined ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
+  const first = [...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
   route.onRequest = [...first, ...toArray(route.onRequest)]
   if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
 

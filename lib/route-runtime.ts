@@ -5,7 +5,7 @@ import type { ResolvedRateLimit } from './rate-limit.js'
 import { parseEnvelope, ProtocolFault } from './parse-envelope.js'
 import { encodeError, encodePong, encodeReply, type RequestId } from './protocol/envelope.js'
 import type { CompiledMessage } from './route.js'
-import { kTake } from './symbols.js'
+import { kOverLimit, kTake } from './symbols.js'
 import { RealtimeError, WireErrorCode, type WireErrorDetail } from './protocol/wire-errors.js'
 
 type AnyConnection = Connection<any, any>
@@ -100,9 +100,13 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
       conn.send(encodeError(id, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`))
       return
     }
-    if (compiled.rateLimit !== undefined && !conn[kTake](type, compiled.rateLimit)) {
-      conn.send(encodeError(id, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`))
-      return
+    if (compiled.rateLimit !== undefined) {
+      const verdict = conn[kTake](type, compiled.rateLimit)
+      if (verdict !== 'taken') {
+        conn.send(encodeError(id, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`))
+        if (verdict === 'exhausted') conn[kOverLimit]()
+        return
+      }
     }
     if (compiled.validator !== undefined && !compiled.validator.Check(message.data)) {
       conn.send(encodeError(id, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
@@ -124,8 +128,9 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
   }
 
   refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void {
+    // The id is echoed whenever it can be read: also from a frame that would be refused for its content.
     const parsed = isBinary ? undefined : parseEnvelope(data.toString())
-    conn.send(encodeError(parsed === undefined || parsed instanceof ProtocolFault ? undefined : parsed.id, code, message))
+    conn.send(encodeError(parsed?.id, code, message))
   }
 }
 

@@ -3,8 +3,8 @@ import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
-import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_TYPE } from './errors.js'
-import { RESERVED_TYPES, type Stringify } from './protocol/envelope.js'
+import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT, FST_RT_RESERVED_TYPE } from './errors.js'
+import { RESERVED_EVENTS, RESERVED_TYPES, type Stringify } from './protocol/envelope.js'
 import type { HeartbeatOptions } from './options.js'
 import { compileSerializer } from './serialize.js'
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
@@ -75,8 +75,8 @@ export interface RouteCommon<C> extends UpgradeRouteOptions {
   onClose?: (conn: C, code: number, reason: string) => void | Promise<void>
   /** Overrides the plugin's heartbeat for this route; `false` turns it off. */
   heartbeat?: HeartbeatOptions | false
-  /** Overrides the plugin's `allowedOrigins` for this route. */
-  allowedOrigins?: readonly string[]
+  /** Overrides the plugin's `allowedOrigins` for this route (a list, or `'*'` for any origin). */
+  allowedOrigins?: readonly string[] | '*'
   /** Overrides the plugin's `maxBufferedBytes` for this route. */
   maxBufferedBytes?: number
   /** Overrides the plugin's `slowConsumer` policy for this route. */
@@ -148,6 +148,15 @@ export interface CompiledMessage {
   readonly rateLimit: ResolvedRateLimit | undefined
   /** The reply schema's serialiser; JSON.stringify without one. */
   readonly stringifyReply: Stringify | undefined
+}
+
+/** Checks a route's `events`: an object whose names are not reserved (RESERVED_EVENTS). */
+export function checkEvents (path: string, events: unknown): void {
+  if (events === undefined) return
+  if (events === null || typeof events !== 'object') throw new FST_RT_INVALID_OPTION(`${path} events`, 'an object of event schemas')
+  for (const name of Object.keys(events)) {
+    if (RESERVED_EVENTS.has(name)) throw new FST_RT_RESERVED_EVENT(name)
+  }
 }
 
 /** Compiles every `data` schema once, at registration, and checks the declaration. */

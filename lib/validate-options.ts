@@ -20,7 +20,7 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     maxPayload: positiveInteger('maxPayload', opts.maxPayload ?? DEFAULTS.maxPayload),
     heartbeat: resolveHeartbeat('heartbeat', opts.heartbeat, DEFAULTS.heartbeat),
     upgradeTimeout: nonNegativeInteger('upgradeTimeout', opts.upgradeTimeout ?? DEFAULTS.upgradeTimeout),
-    allowedOrigins: resolveOrigins('allowedOrigins', opts.allowedOrigins),
+    allowedOrigins: resolveOrigins('allowedOrigins', opts.allowedOrigins) ?? 'same-host',
     redactQueryParams: stringList('redactQueryParams', opts.redactQueryParams ?? DEFAULTS.redactQueryParams),
     maxQueuedMessages: positiveInteger('maxQueuedMessages', opts.maxQueuedMessages ?? DEFAULTS.maxQueuedMessages),
     closeTimeout: nonNegativeInteger('closeTimeout', opts.closeTimeout ?? DEFAULTS.closeTimeout),
@@ -88,9 +88,18 @@ export function resolveHeartbeat (name: string, value: HeartbeatOptions | false 
   return { interval, timeout }
 }
 
-/** Normalises an origin allowlist to `scheme://host[:port]` strings. */
-export function resolveOrigins (name: string, value: readonly string[] | undefined): ReadonlySet<string> | undefined {
+/**
+ * Which browser origins may open a WebSocket: `'same-host'` (the Origin's
+ * host is the request's own), `'*'` (any), or an exact allowlist of
+ * `scheme://host[:port]` strings.
+ */
+export type OriginPolicy = 'same-host' | '*' | ReadonlySet<string>
+
+/** Validates `allowedOrigins`: `'*'`, or a list normalised to `scheme://host[:port]` strings; undefined stays undefined. */
+export function resolveOrigins (name: string, value: readonly string[] | '*' | undefined): OriginPolicy | undefined {
   if (value === undefined) return undefined
+  if (value === '*') return '*'
+  if (!Array.isArray(value)) throw new FST_RT_INVALID_OPTION(name, "'*' or a list of origins like https://app.example.com")
   return new Set(stringList(name, value).map((origin) => {
     const normalised = normaliseOrigin(origin)
     if (normalised === undefined) throw new FST_RT_INVALID_OPTION(name, 'a list of origins like https://app.example.com')

@@ -1,5 +1,6 @@
 import { test } from 'tap'
 import Fastify from 'fastify'
+import { Type } from 'typebox'
 import realtime, { DEFAULTS, defineRoute, LocalBroker } from '../lib/index.js'
 import { resolveOptions } from '../lib/validate-options.js'
 import { build, connect } from './helper.js'
@@ -9,7 +10,7 @@ test('defaults', async (t) => {
   t.equal(options.maxPayload, 65536)
   t.same(options.heartbeat, { interval: 30_000, timeout: 10_000 })
   t.equal(options.upgradeTimeout, 10_000)
-  t.equal(options.allowedOrigins, undefined)
+  t.equal(options.allowedOrigins, 'same-host')
   t.same(options.redactQueryParams, ['token', 'access_token'])
   t.equal(options.maxQueuedMessages, 1024)
   t.equal(options.closeTimeout, 2000)
@@ -151,4 +152,16 @@ test('WebSocket server options are refused when @fastify/websocket was registere
   await app.register(websocket)
   await app.register(realtime, { closeTimeout: 100 })
   t.ok(app.hasDecorator('realtime'), 'other options are fine')
+})
+
+test('a route cannot declare an event named like a protocol frame or a client event', async (t) => {
+  await build(t, (app) => {
+    for (const name of ['error', 'reply', 'pong', 'ping', 'state', 'session']) {
+      t.throws(() => app.ws(`/events-${name}`, { events: { [name]: Type.String() } }),
+        { code: 'FST_RT_RESERVED_EVENT', message: new RegExp(`'${name}'`) }, name)
+    }
+    const route = defineRoute({ path: '/value-events', events: { state: Type.String() } })
+    t.throws(() => app.ws(route), { code: 'FST_RT_RESERVED_EVENT' }, 'a route value too')
+    app.ws('/fine', { events: { said: Type.String() } })
+  })
 })

@@ -101,7 +101,7 @@ test('every error code is answered and the connection stays usable', async (t) =
     ['wrong data type', '{"type":"say","id":"e","data":{"text":5}}', { type: 'error', id: 'e', error: { code: 'VALIDATION_FAILED', details: [{ path: '/text' }] } }],
     ['too long', `{"type":"say","id":"f","data":{"text":"${'x'.repeat(11)}"}}`, { type: 'error', id: 'f', error: { code: 'VALIDATION_FAILED', details: [{ path: '/text' }] } }],
     ['extra property', '{"type":"say","id":"g","data":{"text":"a","admin":true}}', { type: 'error', id: 'g', error: { code: 'VALIDATION_FAILED' } }],
-    ['prototype pollution', '{"type":"say","id":"h","data":{"text":"a","__proto__":{"isAdmin":true}}}', { type: 'error', error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } }],
+    ['prototype pollution', '{"type":"say","id":"h","data":{"text":"a","__proto__":{"isAdmin":true}}}', { type: 'error', id: 'h', error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } }],
     ['constructor.prototype', '{"type":"say","data":{"constructor":{"prototype":{"isAdmin":true}}}}', { type: 'error', error: { code: 'BAD_JSON' } }],
     ['handler throws', '{"type":"throws","id":"i"}', { type: 'error', id: 'i', error: { code: 'INTERNAL', message: 'Internal error' } }],
     ['handler rejects', '{"type":"rejects","id":"j"}', { type: 'error', id: 'j', error: { code: 'INTERNAL', message: 'Internal error' } }],
@@ -177,4 +177,34 @@ test('messages are handled in arrival order', async (t) => {
   for (let i = 0; i < 50; i++) client.send({ type: 'record', data: { note: String(i) } })
   await client.request('say', { text: 'done' })
   t.same(log, Array.from({ length: 50 }, (_, i) => String(i)))
+})
+
+test('a refused frame whose id can be read is answered with that id, forbidden keys included', async (t) => {
+  const assertClean = guardProcess(t)
+  const app = await build(t, (app) => {
+    app.ws('/chat', {
+      rateLimit: { max: 4, interval: 60_000, maxViolations: 0 },
+      messages: {
+        say: {
+          data: Type.Object({ room: Type.String(), text: Type.String() }),
+          handler: () => {}
+        }
+      }
+    })
+  })
+  const client = await connect(t, app, '/chat')
+  client.ws.send('{"type":"say","id":"p1","data":{"__proto__":{"x":1},"room":"r","text":"t"}}')
+  t.same(await client.next(), { type: 'error', id: 'p1', error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } })
+  client.ws.send('{"id":7,"type":"say","data":{"constructor":{"prototype":{"x":1}},"room":"r","text":"t"}}')
+  t.same(await client.next(), { type: 'error', id: 7, error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } })
+  // An id that is not a request id is not echoed; nor is an id inside data.
+  client.ws.send('{"type":"say","id":{"a":1},"data":{"__proto__":{}}}')
+  t.same(await client.next(), { type: 'error', error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } })
+  client.ws.send('{"type":"say","data":{"id":"inner","__proto__":{}}}')
+  t.same(await client.next(), { type: 'error', error: { code: 'BAD_JSON', message: 'Message contains a forbidden key' } })
+  t.equal(({} as Record<string, unknown>).x, undefined, 'nothing reached Object.prototype')
+  // The route budget (4) is spent now: a refused frame with a forbidden key still gets its id.
+  client.ws.send('{"type":"say","id":"p2","data":{"__proto__":{"x":1}}}')
+  t.same(await client.next(), { type: 'error', id: 'p2', error: { code: 'RATE_LIMITED', message: 'Too many messages' } })
+  assertClean()
 })

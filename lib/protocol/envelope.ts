@@ -18,6 +18,14 @@ export const EnvelopeType = { PING: 'ping', PONG: 'pong', REPLY: 'reply', ERROR:
 /** Types the protocol itself uses; a route cannot declare them. */
 export const RESERVED_TYPES: ReadonlySet<string> = new Set(Object.values(EnvelopeType))
 
+/**
+ * Names no route event may take: the protocol's frame types (`error`,
+ * `reply`, `pong`, `ping`), `session` (kept for a session-recovery frame),
+ * and `state`, the client's own event for its connection state. A client
+ * would misread an event of one of these names.
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(['error', 'reply', 'pong', 'ping', 'session', 'state'])
+
 /** Longest request id the server echoes; a longer one is a validation error. */
 export const MAX_ID_LENGTH = 128
 

@@ -6,5 +6,5 @@
 export { CloseCode, closeCodeAllowsReconnect } from './close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './wire-errors.js'
 export {
-  encodeError, encodeEvent, encodePong, encodeReply, EnvelopeType, MAX_ID_LENGTH, RESERVED_TYPES, type RequestId
+  encodeError, encodeEvent, encodePong, encodeReply, EnvelopeType, MAX_ID_LENGTH, RESERVED_EVENTS, RESERVED_TYPES, type RequestId
 } from './envelope.js'
