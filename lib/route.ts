@@ -14,8 +14,15 @@ export type EventMap = Record<string, TSchema>
 /** Event names of an event map. */
 export type EventName<E extends EventMap> = keyof E & string
 
+/**
+ * The `data` types of an event map, computed once per map: `emit()` looks a
+ * payload up here instead of running `Static<>` on a generic, which would
+ * make the compiler infer through every branch of TypeBox's `Static`.
+ */
+export type EventPayloads<E extends EventMap> = { [K in keyof E]: Static<E[K]> }
+
 /** The `data` type of event `K`. */
-export type EventPayload<E extends EventMap, K extends EventName<E>> = Static<E[K]>
+export type EventPayload<E extends EventMap, K extends EventName<E>> = EventPayloads<E>[K]
 
 /** One inbound message type: the schema of its `data` and, for requests, of the reply. */
 export interface MessageSpec {
