@@ -93,9 +93,10 @@ export { Namespace } from './namespace.js'
 export { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 export {
   defineRoute,
-  type EventMap, type EventName, type EventPayload, type JsonRouteDefinition, type StaticOf, type ReplyOf,
+  type EventMap, type EventName, type EventPayload, type EventPayloads, type JsonRouteDefinition, type StaticOf, type ReplyOf,
   type MessageDefinitions, type MessageHandler, type MessageSpec, type RawRouteDefinition,
-  type RequestUser, type RouteWithPath, type UpgradeRouteOptions
+  type RequestUser, type UserOf, type RouteWithPath, type UpgradeRouteOptions, type FastifyUpgradeOptions, type UpgradeHook, type UpgradeRequest,
+  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection
 } from './route.js'
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
