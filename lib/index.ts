@@ -93,7 +93,7 @@ export { Namespace } from './namespace.js'
 export { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 export {
   defineRoute,
-  type EventMap, type EventName, type EventPayload, type EventPayloads, type JsonRouteDefinition, type StaticOf, type ReplyOf,
+  type EventMap, type EventName, type EventPayload, type JsonRouteDefinition, type StaticOf, type ReplyOf,
   type MessageDefinitions, type MessageHandler, type MessageSpec, type RawRouteDefinition,
   type RequestUser, type UserOf, type RouteWithPath, type UpgradeRouteOptions, type FastifyUpgradeOptions, type UpgradeHook, type UpgradeRequest,
   type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection

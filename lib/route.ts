@@ -15,14 +15,14 @@ export type EventMap = Record<string, TSchema>
 export type EventName<E extends EventMap> = keyof E & string
 
 /**
- * The `data` types of an event map, computed once per map: `emit()` looks a
- * payload up here instead of running `Static<>` on a generic, which would
- * make the compiler infer through every branch of TypeBox's `Static`.
+ * The `data` type of event `K`. Wrapped so that the compiler neither infers
+ * through TypeBox's `Static` (every branch of it, for a generic `K`) when
+ * `emit()` is called, nor expands it when it compares two connections or
+ * namespaces of different event maps: either costs about a million type
+ * instantiations in the user's program.
  */
-export type EventPayloads<E extends EventMap> = { [K in keyof E]: Static<E[K]> }
-
-/** The `data` type of event `K`. */
-export type EventPayload<E extends EventMap, K extends EventName<E>> = EventPayloads<E>[K]
+export type EventPayload<E extends EventMap, K extends EventName<E>> =
+  NoInfer<E[K] extends infer S extends TSchema ? Static<S> : never>
 
 /** One inbound message type: the schema of its `data` and, for requests, of the reply. */
 export interface MessageSpec {

@@ -4,17 +4,22 @@ import realtime from 'fastify-realtime'
 import { Type } from 'typebox'
 
 interface User { id: string, name: string }
+declare function verifyToken (token: string): Promise<User | undefined>
+
 declare module 'fastify' {
-  interface FastifyRequest { user?: User }
+  interface FastifyRequest {
+    user: User                                // set by the auth hook below; reachable as conn.user
+  }
 }
-declare function verifyToken (token: string | undefined): Promise<User | undefined>
 
 const app = Fastify({ logger: true })
 await app.register(realtime, { heartbeat: { interval: 30_000, timeout: 10_000 } })
 
 app.get('/health', async () => ({ ok: true }))
 
-app.ws<{ Querystring: { token?: string } }>('/chat', {
+app.ws('/chat', {
+  // Ordinary Fastify route options: they run before the upgrade.
+  schema: { querystring: Type.Object({ token: Type.String() }) },   // types request.query and conn.query
   preValidation: async (request, reply) => {
     const user = await verifyToken(request.query.token)
     if (!user) return reply.code(401).send({ message: 'bad token' })
@@ -29,14 +34,14 @@ app.ws<{ Querystring: { token?: string } }>('/chat', {
       data: Type.Object({ room: Type.String(), text: Type.String({ maxLength: 2000 }) }),
       reply: Type.Object({ at: Type.Number() }),
       handler: (conn, { room, text }) => {
-        conn.to(room).emit('said', { room, text, from: conn.user!.id })
-        return { at: Date.now() }
+        conn.to(room).emit('said', { room, text, from: conn.user.id })   // everyone in the room but conn
+        return { at: Date.now() }                                         // the reply
       }
     }
   },
   events: { said: Type.Object({ room: Type.String(), text: Type.String(), from: Type.String() }) },
-  onOpen: (conn) => conn.join(`user:${conn.user!.id}`),
-  onClose: (_conn, _code, _reason) => {}
+  onOpen: (conn) => conn.join(`user:${conn.user.id}`),
+  onClose: (conn, code, reason) => { app.log.info({ id: conn.id, code, reason }, 'closed') }
 })
 
 app.post<{ Params: { user: string } }>('/notify/:user', async (request) => {
