@@ -85,7 +85,7 @@ const realtime: FastifyPluginAsync<RealtimeOptions> = fp(realtimePlugin, {
 
 export default realtime
 export { realtime }
-export type { RealtimeOptions, HeartbeatOptions } from './options.js'
+export type { RealtimeOptions, HeartbeatOptions, RedisOption } from './options.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'
