@@ -12,17 +12,19 @@ import { kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kRo
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
- * route's hooks have accepted the request; gone after `onClose`.
+ * route's hooks have accepted the request; gone after `onClose`. `E` is the
+ * route's event map, `U` the type of `request.user`, `Q` and `P` those of
+ * the upgrade request's query string and route parameters.
  */
-export class Connection<E extends EventMap = EventMap, U = RequestUser> {
+export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Record<string, unknown>, P = Record<string, unknown>> {
   /** Unique across instances: the instance id, a dot, a counter. */
   readonly id: string
   /** The namespace (route path) this connection belongs to. */
   readonly namespace: Namespace<E>
   /** The upgrade request's query string, as parsed (and validated) by Fastify. */
-  readonly query: Readonly<Record<string, unknown>>
+  readonly query: Readonly<Q>
   /** The upgrade request's route parameters. */
-  readonly params: Readonly<Record<string, unknown>>
+  readonly params: Readonly<P>
   /** The client's IP address, as Fastify sees it (`trustProxy` applies). */
   readonly ip: string
   /** What the route's hooks put on `request.user`. */
@@ -57,8 +59,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser> {
     this.#route = route
     this.socket = socket
     this.#request = request
-    this.query = (request.query ?? {}) as Record<string, unknown>
-    this.params = (request.params ?? {}) as Record<string, unknown>
+    this.query = (request.query ?? {}) as Q
+    this.params = (request.params ?? {}) as P
     // An injected upgrade (app.injectWS) has no peer; Fastify's inject() reports 127.0.0.1 alike.
     this.ip = request.ip ?? '127.0.0.1'
     this.user = (request as { user?: unknown }).user as U

@@ -1,4 +1,11 @@
-import createError from '@fastify/error'
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+
+/**
+ * The class of one error code, taking the message's arguments. Every
+ * constant is annotated with it: left to inference, the emitted declaration
+ * names `createError`'s namespace, which `moduleResolution: bundler` cannot find.
+ */
+export type ErrorClass<A extends unknown[] = []> = FastifyErrorConstructor<{ code: string }, A>
 
 /*
  * Every error code of the plugin, declared here and nowhere else: what it
@@ -9,49 +16,49 @@ import createError from '@fastify/error'
  */
 
 /** A plugin or route option is out of range or of the wrong type. Thrown at `register` or `app.ws()`. */
-export const FST_RT_INVALID_OPTION = createError<[string, string]>(
+export const FST_RT_INVALID_OPTION: ErrorClass<[string, string]> = createError<[string, string]>(
   'FST_RT_INVALID_OPTION', "Option '%s' must be %s", 500, TypeError)
 
 /** A route declares a message type the protocol reserves (`ping`, `pong`, `reply`, `error`). */
-export const FST_RT_RESERVED_TYPE = createError<[string]>(
+export const FST_RT_RESERVED_TYPE: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_RESERVED_TYPE', "Message type '%s' is reserved by the protocol", 500, TypeError)
 
 /** A route declares an event the protocol or the client reserves (`error`, `reply`, `pong`, `ping`, `session`, `state`). Thrown at `app.ws()`. */
-export const FST_RT_RESERVED_EVENT = createError<[string]>(
+export const FST_RT_RESERVED_EVENT: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_RESERVED_EVENT', "Event name '%s' is reserved by the protocol or the client", 500, TypeError)
 
 /** `realtime.namespace(path)` names a path no WebSocket route was declared on. */
-export const FST_RT_UNKNOWN_NAMESPACE = createError<[string]>(
+export const FST_RT_UNKNOWN_NAMESPACE: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_UNKNOWN_NAMESPACE', "No WebSocket route is declared on '%s'", 500)
 
 /** The upgrade request's Origin is not in the allowlist: answered with HTTP 403 before any upgrade. */
-export const FST_RT_ORIGIN_FORBIDDEN = createError(
+export const FST_RT_ORIGIN_FORBIDDEN: ErrorClass = createError(
   'FST_RT_ORIGIN_FORBIDDEN', 'Origin not allowed', 403)
 
 /** The broker could not publish in time (Redis unreachable); local delivery already happened. */
-export const FST_RT_BROKER_UNAVAILABLE = createError<[string]>(
+export const FST_RT_BROKER_UNAVAILABLE: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_BROKER_UNAVAILABLE', 'Broker unavailable: %s', 503)
 
 /** `presence()` on a namespace whose route did not turn presence on. */
-export const FST_RT_PRESENCE_DISABLED = createError<[string]>(
+export const FST_RT_PRESENCE_DISABLED: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_PRESENCE_DISABLED', "Presence is not enabled on '%s' (route option presence)", 500)
 
 /** The instance is at `maxConnections`: the upgrade is refused with HTTP 503. */
-export const FST_RT_TOO_MANY_CONNECTIONS = createError(
+export const FST_RT_TOO_MANY_CONNECTIONS: ErrorClass = createError(
   'FST_RT_TOO_MANY_CONNECTIONS', 'Too many connections', 503)
 
 /** The user or the IP is at `maxConnectionsPerUser` / `maxConnectionsPerIp`: the upgrade is refused with HTTP 429. */
-export const FST_RT_CONNECTION_LIMIT = createError<[string]>(
+export const FST_RT_CONNECTION_LIMIT: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_CONNECTION_LIMIT', 'Too many connections for this %s', 429)
 
 /** `app.close()` has begun: a new upgrade is answered with HTTP 503 and its socket closed. */
-export const FST_RT_CLOSING = createError(
+export const FST_RT_CLOSING: ErrorClass = createError(
   'FST_RT_CLOSING', 'Server is shutting down', 503)
 
 /** The upgrade request's hooks took longer than `upgradeTimeout`: answered with HTTP 503 and its socket closed. */
-export const FST_RT_UPGRADE_TIMEOUT = createError(
+export const FST_RT_UPGRADE_TIMEOUT: ErrorClass = createError(
   'FST_RT_UPGRADE_TIMEOUT', 'Upgrade timed out', 503)
 
 /** The plugin is registered a second time in the same app (a child context sees the parent's registration). */
-export const FST_RT_ALREADY_REGISTERED = createError(
+export const FST_RT_ALREADY_REGISTERED: ErrorClass = createError(
   'FST_RT_ALREADY_REGISTERED', 'fastify-realtime is already registered in this app', 500)

@@ -92,7 +92,7 @@ const realtime: FastifyPluginAsync<RealtimeOptions> = fp(realtimePlugin, {
 
 export default realtime
 export { realtime }
-export type { RealtimeOptions, HeartbeatOptions } from './options.js'
+export type { RealtimeOptions, HeartbeatOptions, RedisOption } from './options.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'
@@ -103,7 +103,8 @@ export {
   defineRoute,
   type EventMap, type EventName, type EventPayload, type JsonRouteDefinition, type StaticOf, type ReplyOf,
   type MessageDefinitions, type MessageHandler, type MessageSpec, type RawRouteDefinition,
-  type RequestUser, type RouteWithPath, type UpgradeRouteOptions
+  type RequestUser, type UserOf, type RouteWithPath, type UpgradeRouteOptions, type FastifyUpgradeOptions, type UpgradeHook, type UpgradeRequest,
+  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection
 } from './route.js'
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'

@@ -1,6 +1,5 @@
 import type { Broker } from './broker.js'
 import type { RateLimitOptions, ResolvedRateLimit } from './rate-limit.js'
-import type { RedisConnection } from './redis/connection.js'
 import type { OriginPolicy } from './validate-options.js'
 
 /*
@@ -22,6 +21,14 @@ export interface HeartbeatOptions {
    */
   timeout?: number
 }
+
+/**
+ * What the `redis` option takes: an ioredis client (single node or cluster)
+ * to reuse, a `redis://` or `rediss://` URL, or ioredis options. Typed
+ * without ioredis, so an app that does not use Redis type-checks without it
+ * installed; `fastify-realtime/redis` exports the precise `RedisConnection`.
+ */
+export type RedisOption = string | object
 
 /** Options of `app.register(realtime, options)`. */
 export interface RealtimeOptions {
@@ -142,7 +149,7 @@ export interface RealtimeOptions {
    * closes). The plugin subscribes through a duplicate it opens itself.
    * @default undefined (in memory)
    */
-  redis?: RedisConnection
+  redis?: RedisOption
   /**
    * Prefix of the plugin's Redis channel names.
    * @default 'fastify-realtime'
@@ -199,7 +206,7 @@ export interface ResolvedOptions {
   maxRoomsPerConnection: number
   maxRoomNameLength: number
   perMessageDeflate: boolean | Record<string, unknown>
-  redis: RedisConnection | undefined
+  redis: RedisOption | undefined
   redisPrefix: string
   redisSharded: boolean
   publishTimeout: number

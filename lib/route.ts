@@ -1,4 +1,4 @@
-import type { FastifyRequest, RouteShorthandOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, FastifySchema, HookHandlerDoneFunction, RouteShorthandOptions } from 'fastify'
 import type { Static, TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Validator } from 'typebox/compile'
@@ -15,8 +15,15 @@ export type EventMap = Record<string, TSchema>
 /** Event names of an event map. */
 export type EventName<E extends EventMap> = keyof E & string
 
-/** The `data` type of event `K`. */
-export type EventPayload<E extends EventMap, K extends EventName<E>> = Static<E[K]>
+/**
+ * The `data` type of event `K`. Wrapped so that the compiler neither infers
+ * through TypeBox's `Static` (every branch of it, for a generic `K`) when
+ * `emit()` is called, nor expands it when it compares two connections or
+ * namespaces of different event maps: either costs about a million type
+ * instantiations in the user's program.
+ */
+export type EventPayload<E extends EventMap, K extends EventName<E>> =
+  NoInfer<E[K] extends infer S extends TSchema ? Static<S> : never>
 
 /** One inbound message type: the schema of its `data` and, for requests, of the reply. */
 export interface MessageSpec {
@@ -56,21 +63,98 @@ export type MessageDefinitions<D, R, C> = {
   }
 }
 
-/** What a hook put on the request as `request.user` (typed when `FastifyRequest['user']` is declared, as @fastify/jwt does). */
-export type RequestUser = FastifyRequest extends { user: infer U } ? U : unknown
+/**
+ * What a hook put on the request as `request.user`: the type of the `user`
+ * property declared on FastifyRequest (by the app, or by a plugin such as
+ * @fastify/jwt), optional or required; `unknown` when none is declared.
+ *
+ *   declare module 'fastify' {
+ *     interface FastifyRequest { user?: User }
+ *   }
+ */
+export type RequestUser = UserOf<FastifyRequest>
 
-/** Fastify route options that run on the upgrade request, before any 101. */
-export type UpgradeRouteOptions = Pick<RouteShorthandOptions,
-'onRequest' | 'preParsing' | 'preValidation' | 'preHandler' | 'preSerialization' | 'onSend' | 'onResponse' |
-'onError' | 'onRequestAbort' | 'schema' | 'config' | 'logLevel' | 'constraints' | 'errorHandler'>
+/** The type of a request's `user` property (`U | undefined` when it is optional), `unknown` without one. */
+export type UserOf<Req> = Req extends { user: infer U } ? U : Req extends { user?: infer U } ? U | undefined : unknown
+
+/**
+ * A WebSocket route's generic, like Fastify's RouteGenericInterface: the
+ * types of the upgrade request's query string, route parameters and headers,
+ * e.g. `app.ws<{ Querystring: { token: string } }>('/chat', {...})`.
+ */
+export interface WsRouteGeneric {
+  Querystring?: unknown
+  Params?: unknown
+  Headers?: unknown
+}
+
+/** The upgrade request's types a route resolved, from its generic or else from its schemas. */
+export interface UpgradeTypes {
+  Querystring: unknown
+  Params: unknown
+  Headers: unknown
+}
+
+/** A route without a generic or schemas: what Fastify's default parsers give. */
+export interface DefaultUpgradeTypes {
+  Querystring: Record<string, unknown>
+  Params: Record<string, unknown>
+  Headers: unknown
+}
+
+type FromSchema<S, Part extends string, Otherwise> = S extends { [P in Part]: infer T extends TSchema } ? Static<T> : Otherwise
+
+/**
+ * The upgrade request's types: each from the route's generic (`G`) when it
+ * names it, else from the route's TypeBox schema (`schema.querystring`,
+ * `params`, `headers`), else the defaults.
+ */
+export interface ResolveUpgradeTypes<G extends WsRouteGeneric, S> {
+  Querystring: G extends { Querystring: infer T } ? T : FromSchema<S, 'querystring', Record<string, unknown>>
+  Params: G extends { Params: infer T } ? T : FromSchema<S, 'params', Record<string, unknown>>
+  Headers: G extends { Headers: infer T } ? T : FromSchema<S, 'headers', unknown>
+}
+
+/** The upgrade request as a route's hooks and `onOpen` see it. */
+export type UpgradeRequest<T extends UpgradeTypes = DefaultUpgradeTypes> =
+  FastifyRequest<{ Querystring: T['Querystring'], Params: T['Params'], Headers: T['Headers'] }>
+
+/**
+ * A hook on the upgrade request (`onRequest`, `preValidation`,
+ * `preHandler`): async `(request, reply)`, or `(request, reply, done)`.
+ */
+export type UpgradeHook<Req = UpgradeRequest> =
+  (this: FastifyInstance, request: Req, reply: FastifyReply, done: HookHandlerDoneFunction) => unknown
+
+/** Fastify route options that run on the upgrade request, before any 101, typed as Fastify types them. */
+export type FastifyUpgradeOptions = Pick<RouteShorthandOptions,
+'preParsing' | 'preSerialization' | 'onSend' | 'onResponse' | 'onError' | 'onRequestAbort' | 'config' | 'logLevel' |
+'constraints' | 'errorHandler'>
+
+/** Fastify route options that run on the upgrade request, before any 101; the request typed by the route. */
+export interface UpgradeRouteOptions<Req = UpgradeRequest, S = FastifySchema> extends FastifyUpgradeOptions {
+  /** Runs first on the upgrade request (after the plugin's origin and capacity checks). */
+  onRequest?: UpgradeHook<Req> | Array<UpgradeHook<Req>>
+  /** Runs after Fastify validated the request against `schema`. */
+  preValidation?: UpgradeHook<Req> | Array<UpgradeHook<Req>>
+  /** Runs last before the upgrade. */
+  preHandler?: UpgradeHook<Req> | Array<UpgradeHook<Req>>
+  /**
+   * Fastify schemas of the upgrade request (`querystring`, `params`,
+   * `headers`): a failure answers HTTP 400 before any upgrade. TypeBox
+   * schemas also type `request.query` (and `params`, `headers`) in the
+   * hooks, `onOpen` and `conn.query` / `conn.params`.
+   */
+  schema?: S
+}
 
 /** Options every WebSocket route takes, raw or not. */
-export interface RouteCommon<C> extends UpgradeRouteOptions {
+export interface RouteCommon<C, Req = UpgradeRequest, S = FastifySchema> extends UpgradeRouteOptions<Req, S> {
   /**
    * Runs once the socket is open, with the upgrade request; frames that
    * arrive meanwhile are handled after it settles, in order.
    */
-  onOpen?: (conn: C, request: FastifyRequest) => void | Promise<void>
+  onOpen?: (conn: C, request: Req) => void | Promise<void>
   /** Runs exactly once when the connection is gone, for any reason; rooms are already left. */
   onClose?: (conn: C, code: number, reason: string) => void | Promise<void>
   /** Overrides the plugin's heartbeat for this route; `false` turns it off. */
@@ -102,12 +186,19 @@ export interface RouteCommon<C> extends UpgradeRouteOptions {
   presence?: boolean | { events?: boolean }
 }
 
-/** A route speaking the JSON envelope, with typed message handlers and events. */
-export interface JsonRouteDefinition<D = Record<string, unknown>, R = Record<string, unknown>, E extends EventMap = EventMap>
-  extends RouteCommon<Connection<E>> {
+/** The connection of a route: its events, the user, the upgrade request's query and params. */
+export type RouteConnection<E extends EventMap, T extends UpgradeTypes> = Connection<E, RequestUser, T['Querystring'], T['Params']>
+
+/**
+ * A route speaking the JSON envelope, with typed message handlers and events.
+ * `T` types the upgrade request (see ResolveUpgradeTypes), `S` is its schema.
+ */
+export interface JsonRouteDefinition<D = Record<string, TSchema>, R = Record<string, TSchema>, E extends EventMap = EventMap,
+  T extends UpgradeTypes = DefaultUpgradeTypes, S = FastifySchema>
+  extends RouteCommon<RouteConnection<E, T>, UpgradeRequest<T>, S> {
   raw?: false
   /** Inbound message types: schema, optional reply schema, handler. */
-  messages?: MessageDefinitions<D, R, Connection<E>>
+  messages?: MessageDefinitions<D, R, RouteConnection<E, T>>
   /** Server events this route emits: name -> schema of `data`. Types `emit()`. */
   events?: E
   /**
@@ -121,10 +212,11 @@ export interface JsonRouteDefinition<D = Record<string, unknown>, R = Record<str
 }
 
 /** A route for protocols that are not the envelope: every frame goes to `onMessage` as it came. */
-export interface RawRouteDefinition extends RouteCommon<Connection<EventMap>> {
+export interface RawRouteDefinition<T extends UpgradeTypes = DefaultUpgradeTypes, S = FastifySchema>
+  extends RouteCommon<RouteConnection<EventMap, T>, UpgradeRequest<T>, S> {
   raw: true
   /** Called for every frame, text or binary. */
-  onMessage: (conn: Connection<EventMap>, data: Buffer, isBinary: boolean) => void | Promise<void>
+  onMessage: (conn: RouteConnection<EventMap, T>, data: Buffer, isBinary: boolean) => void | Promise<void>
 }
 
 /** A route declared as a value, for `app.ws(route)` and for the type of a client. */
@@ -134,9 +226,11 @@ export type RouteWithPath<D> = D & { path: string }
  * Declares a JSON route as a value: `app.ws(chat)` registers it, and
  * `typeof chat` types a client without importing server code.
  */
-export function defineRoute<D, R, E extends EventMap = Record<never, TSchema>> (
-  route: RouteWithPath<JsonRouteDefinition<D, R, E>>): RouteWithPath<JsonRouteDefinition<D, R, E>>
-export function defineRoute (route: RouteWithPath<RawRouteDefinition>): RouteWithPath<RawRouteDefinition>
+export function defineRoute<G extends WsRouteGeneric = WsRouteGeneric, D = Record<string, TSchema>, R = Record<string, TSchema>,
+  E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema> (
+  route: RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S>>): RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S>>
+export function defineRoute<G extends WsRouteGeneric = WsRouteGeneric, S extends FastifySchema = FastifySchema> (
+  route: RouteWithPath<RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>>): RouteWithPath<RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>>
 export function defineRoute (route: unknown): unknown {
   return route
 }

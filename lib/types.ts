@@ -1,12 +1,12 @@
 import type { EventEmitter } from 'node:events'
-import type { FastifyBaseLogger } from 'fastify'
+import type { FastifyBaseLogger, FastifySchema } from 'fastify'
 import type { TSchema } from 'typebox'
 import type { Broker, BrokerStatus } from './broker.js'
 import type { AnyRoute } from './client/types.js'
 import type { Connection } from './connection.js'
 import type { InjectedClient, InjectOptions } from './inject.js'
 import type { Namespace } from './namespace.js'
-import type { EventMap, JsonRouteDefinition, RawRouteDefinition, RouteWithPath } from './route.js'
+import type { EventMap, JsonRouteDefinition, RawRouteDefinition, ResolveUpgradeTypes, RouteWithPath, WsRouteGeneric } from './route.js'
 
 /**
  * Event maps of namespaces looked up by path. Augment it to type
@@ -50,7 +50,7 @@ export interface RealtimeDecorator extends EventEmitter {
   /** The namespace of a route path; throws FST_RT_UNKNOWN_NAMESPACE if no route is declared there. */
   namespace<P extends string> (path: P): Namespace<NamespaceEvents<P>>
   /** The namespace of a route declared with `defineRoute()`, typed from its events. */
-  namespace<E extends EventMap> (route: RouteWithPath<JsonRouteDefinition<any, any, E>>): Namespace<E>
+  namespace<E extends EventMap> (route: RouteWithPath<JsonRouteDefinition<any, any, E, any, any>>): Namespace<E>
   /** Every namespace declared on this instance. */
   namespaces (): Namespace[]
   /**
@@ -70,10 +70,21 @@ export interface RealtimeDecorator extends EventEmitter {
   inject (path: string, options?: InjectOptions): Promise<InjectedClient<AnyRoute>>
 }
 
-/** `app.ws()`: declares a WebSocket route and returns its namespace. */
+/**
+ * `app.ws()`: declares a WebSocket route and returns its namespace.
+ *
+ * Message handlers, events and the schema are inferred from the route
+ * object. `G` types the upgrade request like Fastify's route generic
+ * (`app.ws<{ Querystring: { token: string } }>(...)`); TypeScript does not
+ * infer the other type parameters once one is given, so a route with
+ * messages types its query string through a TypeBox `schema.querystring`.
+ */
 export interface WsRouteMethod {
-  <D, R, E extends EventMap = Record<never, TSchema>> (path: string, route: JsonRouteDefinition<D, R, E> | RawRouteDefinition): Namespace<E>
-  <D, R, E extends EventMap = Record<never, TSchema>> (route: RouteWithPath<JsonRouteDefinition<D, R, E>> | RouteWithPath<RawRouteDefinition>): Namespace<E>
+  <G extends WsRouteGeneric = WsRouteGeneric, D = Record<string, TSchema>, R = Record<string, TSchema>,
+    E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema> (path: string,
+    route: JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S> | RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>): Namespace<E>
+  <E extends EventMap = Record<never, TSchema>> (route: RouteWithPath<JsonRouteDefinition<any, any, E, any, any>> |
+  RouteWithPath<RawRouteDefinition<any, any>>): Namespace<E>
 }
 
 declare module 'fastify' {

@@ -80,8 +80,9 @@ function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBas
  * Answers an upgrade with a plugin error as Fastify would (its status, and a
  * JSON body with its code and message), and closes the socket for good.
  */
-function refuse (socket: Duplex, err: { code: string, message: string, statusCode: number }): void {
-  const { statusCode, code, message } = err
+function refuse (socket: Duplex, err: { code: string, message: string, statusCode?: number }): void {
+  const { code, message } = err
+  const statusCode = err.statusCode ?? 500
   const error = STATUS_CODES[statusCode] ?? 'Error'
   const body = JSON.stringify({ statusCode, code, error, message })
   socket.end(`HTTP/1.1 ${statusCode} ${error}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -4,7 +4,7 @@
  */
 import Fastify from 'fastify'
 import { Type } from 'typebox'
-import realtime, { defineRoute, type Connection, type Namespace } from '../../lib/index.js'
+import realtime, { defineRoute, type Connection, type Namespace, type UserOf } from '../../lib/index.js'
 
 const app = Fastify()
 await app.register(realtime, { heartbeat: { interval: 30_000, timeout: 10_000 } })
@@ -123,3 +123,93 @@ declare module '../../lib/index.js' {
     '/typed-by-path': { notification: ReturnType<typeof Type.Object<{ text: ReturnType<typeof Type.String> }>> }
   }
 }
+
+// The route generic types the upgrade request in the hooks and onOpen, and conn.query / conn.params.
+app.ws<{ Querystring: { token: string }, Params: { room: string } }>('/rooms/:room', {
+  onRequest: (request, _reply, done) => {
+    const token: string = request.query.token
+    const room: string = request.params.room
+    // @ts-expect-error the generic declares no `nope`
+    console.log(request.query.nope, token, room)
+    done()
+  },
+  preValidation: async (request) => {
+    // @ts-expect-error `token` is a string
+    const n: number = request.query.token
+    console.log(n)
+  },
+  onOpen: (conn, request) => {
+    const token: string = conn.query.token
+    const room: string = conn.params.room
+    const again: string = request.query.token
+    // @ts-expect-error the generic declares no `other`
+    console.log(conn.query.other, token, room, again)
+  }
+})
+
+// A TypeBox schema types the same, and message handlers stay inferred.
+app.ws('/by-schema/:room', {
+  schema: {
+    querystring: Type.Object({ token: Type.String(), limit: Type.Optional(Type.Number()) }),
+    params: Type.Object({ room: Type.String() })
+  },
+  preHandler: async (request) => {
+    const token: string = request.query.token
+    const limit: number | undefined = request.query.limit
+    const room: string = request.params.room
+    // @ts-expect-error `token` is a string
+    const wrong: number = request.query.token
+    console.log(token, limit, room, wrong)
+  },
+  messages: {
+    whoami: {
+      data: Type.Object({ verbose: Type.Boolean() }),
+      reply: Type.Object({ token: Type.String(), room: Type.String() }),
+      handler: (conn, { verbose }) => {
+        const flag: boolean = verbose
+        console.log(flag)
+        // @ts-expect-error the schema declares no `nope`
+        console.log(conn.query.nope)
+        return { token: conn.query.token, room: conn.params.room }
+      }
+    },
+    // @ts-expect-error the reply must match its schema
+    badReply: { reply: Type.String(), handler: (conn) => conn.query.limit }
+  }
+})
+
+// Hooks typed by Fastify (or by another plugin) are accepted as they are.
+declare function authenticate (request: import('fastify').FastifyRequest, reply: import('fastify').FastifyReply): Promise<void>
+app.ws('/authenticated', { onRequest: authenticate, preHandler: [authenticate, authenticate], events: {} })
+
+// Without a generic or schema, the query string and params are records of unknown values.
+app.ws('/plain', {
+  onRequest: async (request) => {
+    const value: unknown = request.query.anything
+    // @ts-expect-error unknown until checked
+    const text: string = request.query.anything
+    console.log(value, text)
+  },
+  onOpen: (conn) => {
+    const value: unknown = conn.query.anything
+    console.log(value)
+  }
+})
+
+// conn.user follows the `user` property declared on FastifyRequest (required here, by the tests and the example).
+app.ws('/user', {
+  onOpen: (conn) => {
+    const id: string = conn.user.id
+    // @ts-expect-error the declared user has no `name`
+    console.log(conn.user.name, id)
+  }
+})
+// The same lookup for a `user` declared optional (`user?: User`): `User | undefined`; none: unknown.
+const optionalUser: UserOf<{ user?: { id: string } }> = undefined
+const requiredUser: UserOf<{ user: { id: string } }> = { id: 'a' }
+// @ts-expect-error a required user is never undefined
+const notUndefined: UserOf<{ user: { id: string } }> = undefined
+const noUser: UserOf<{ query: unknown }> = 'anything'
+// @ts-expect-error without a declared user, conn.user is unknown
+const noUserId: string = (null as unknown as UserOf<{ query: unknown }>).id
+console.log(optionalUser, requiredUser, notUndefined, noUser, noUserId)
