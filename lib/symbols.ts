@@ -20,3 +20,7 @@ export const kUpgradeTimer = Symbol('fastify-realtime.upgradeTimer')
 export const kOriginalUrl = Symbol('fastify-realtime.originalUrl')
 export const kPresenceExpired = Symbol('fastify-realtime.presenceExpired')
 export const kTake = Symbol('fastify-realtime.take')
+/** On an upgrade's raw request: routed to one of the plugin's routes; the subprotocol chosen, or '' for none. */
+export const kRealtimeUpgrade = Symbol('fastify-realtime.realtimeUpgrade')
+/** In a plain @fastify/websocket route's config: not one of the plugin's routes. */
+export const kPlainRoute = Symbol('fastify-realtime.plainRoute')
