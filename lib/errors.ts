@@ -62,3 +62,7 @@ export const FST_RT_UPGRADE_TIMEOUT: ErrorClass = createError(
 /** The plugin is registered a second time in the same app (a child context sees the parent's registration). */
 export const FST_RT_ALREADY_REGISTERED: ErrorClass = createError(
   'FST_RT_ALREADY_REGISTERED', 'fastify-realtime is already registered in this app', 500)
+
+/** The client offered subprotocols and none is one of the route's `protocols`: answered with HTTP 400 before the upgrade. */
+export const FST_RT_UNSUPPORTED_PROTOCOL: ErrorClass<[string]> = createError<[string]>(
+  'FST_RT_UNSUPPORTED_PROTOCOL', 'None of the offered subprotocols is spoken here (it speaks %s)', 400)

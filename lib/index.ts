@@ -1,7 +1,6 @@
 import websocket from '@fastify/websocket'
-import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
-import type { WebSocket } from 'ws'
 import type { Broker } from './broker.js'
 import { FST_RT_ALREADY_REGISTERED, FST_RT_INVALID_OPTION } from './errors.js'
 import { RealtimeHost } from './host.js'
@@ -13,37 +12,32 @@ import type { RouteWithPath } from './route.js'
 import { clearUpgradeTimer, installUpgradeGuard, restoreRedactedUrl } from './upgrade-guard.js'
 import './types.js'
 import { resolveOptions } from './validate-options.js'
+import { markPlainRoute, releasePlainUpgrade, websocketPluginOptions } from './websocket-compat.js'
 
 async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions): Promise<void> {
   if (fastify.hasDecorator('realtime')) throw new FST_RT_ALREADY_REGISTERED()
   const options = resolveOptions(opts)
-  if (fastify.hasDecorator('websocketServer')) {
-    // The WebSocket server exists already, with the options it was given: ours would be ignored.
-    for (const name of ['maxPayload', 'perMessageDeflate'] as const) {
+  const host = new RealtimeHost(options, await createBroker(options), fastify.log)
+  // Registered by the user first: its options stand, and ours for it would be ignored.
+  const ownsServer = !fastify.hasDecorator('websocketServer')
+  if (ownsServer) {
+    await fastify.register(websocket, websocketPluginOptions(options, host))
+  } else {
+    for (const name of ['maxPayload', 'perMessageDeflate', 'websocket'] as const) {
       if (opts[name] !== undefined) throw new FST_RT_INVALID_OPTION(name, 'set on @fastify/websocket, which was registered first')
     }
-  } else {
-    await fastify.register(websocket, {
-      options: { maxPayload: options.maxPayload, perMessageDeflate: options.perMessageDeflate, clientTracking: false },
-      // The plugin closes its own connections with 1001 (the default would send no code).
-      preClose: async () => {},
-      // ws finishes the close itself on a protocol error (1002, 1007, 1009);
-      // terminating here would turn those codes into 1006 for the client.
-      errorHandler (error: Error, _socket: WebSocket, request: FastifyRequest) {
-        request.log.debug({ err: error }, 'realtime socket error')
-      }
-    })
   }
+  fastify.addHook('onRoute', markPlainRoute)
+  fastify.addHook('onRequest', releasePlainUpgrade)
 
-  const host = new RealtimeHost(options, await createBroker(options), fastify.log)
   await host.start()
   const realtime = new Realtime(host, fastify)
 
   fastify.decorate('realtime', realtime as unknown as FastifyInstance['realtime'])
   fastify.decorate('ws', function ws (this: FastifyInstance, pathOrRoute: string | RouteWithPath<object>, route?: object) {
     return typeof pathOrRoute === 'string'
-      ? registerRoute(host, this, pathOrRoute, route as never)
-      : registerRoute(host, this, pathOrRoute.path, pathOrRoute as never)
+      ? registerRoute(host, this, pathOrRoute, route as never, ownsServer)
+      : registerRoute(host, this, pathOrRoute.path, pathOrRoute as never, ownsServer)
   } as unknown as FastifyInstance['ws'])
 
   const removeGuard = installUpgradeGuard(fastify.server, {
@@ -60,9 +54,12 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   }
   fastify.websocketServer.on('connection', (_socket, request) => { clearUpgradeTimer(request) })
 
-  fastify.addHook('preClose', async () => {
-    await host.closeConnections()
-  })
+  // Ours closes the plugin's connections then, when the plugin registered @fastify/websocket.
+  if (!ownsServer) {
+    fastify.addHook('preClose', async () => {
+      await host.closeConnections()
+    })
+  }
   fastify.addHook('onClose', async () => {
     removeGuard()
     await host.close()
@@ -92,7 +89,7 @@ const realtime: FastifyPluginAsync<RealtimeOptions> = fp(realtimePlugin, {
 
 export default realtime
 export { realtime }
-export type { RealtimeOptions, HeartbeatOptions, RedisOption } from './options.js'
+export type { RealtimeOptions, HeartbeatOptions, RedisOption, WebsocketCompatOptions, WebsocketServerOptions } from './options.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'

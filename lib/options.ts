@@ -1,3 +1,5 @@
+import type { WebsocketPluginOptions } from '@fastify/websocket'
+import type { ServerOptions } from 'ws'
 import type { Broker } from './broker.js'
 import type { RateLimitOptions, ResolvedRateLimit } from './rate-limit.js'
 import type { OriginPolicy } from './validate-options.js'
@@ -29,6 +31,31 @@ export interface HeartbeatOptions {
  * installed; `fastify-realtime/redis` exports the precise `RedisConnection`.
  */
 export type RedisOption = string | object
+
+/** The `ws` server options the plugin can honour (one server serves every route). */
+export type WebsocketServerOptions = Pick<ServerOptions, 'maxPayload' | 'perMessageDeflate' | 'clientTracking' |
+'handleProtocols' | 'verifyClient' | 'skipUTF8Validation' | 'allowSynchronousEvents' | 'autoPong' | 'maxBufferedChunks' |
+'maxFragments' | 'WebSocket'> & {
+  /** Milliseconds ws waits for the closing handshake before it destroys the socket. */
+  closeTimeout?: number
+  /** Pings a peer may leave unanswered (ws terminates it past them). */
+  maxPendingAutoPongs?: number
+}
+
+/**
+ * @fastify/websocket's own options, for an app that keeps plain
+ * `{ websocket: true }` routes beside the plugin's. `errorHandler`,
+ * `preClose` and `options.verifyClient` apply to plain routes only; the
+ * other `options` configure the one `ws` server, so every route.
+ */
+export interface WebsocketCompatOptions {
+  /** `ws` server options (see WebsocketServerOptions for the ones accepted). */
+  options?: WebsocketServerOptions
+  /** Errors thrown by a plain route's handler, and its socket's `error` events. */
+  errorHandler?: WebsocketPluginOptions['errorHandler']
+  /** Closes the plain routes' clients at `app.close()`, after the plugin has closed its own. */
+  preClose?: WebsocketPluginOptions['preClose']
+}
 
 /** Options of `app.register(realtime, options)`. */
 export interface RealtimeOptions {
@@ -184,6 +211,13 @@ export interface RealtimeOptions {
    * @default 30000
    */
   presenceTtl?: number
+  /**
+   * @fastify/websocket's options (`options`, `errorHandler`, `preClose`),
+   * honoured for plain `{ websocket: true }` routes when the plugin registers
+   * @fastify/websocket; refused when it was registered first.
+   * @default undefined (@fastify/websocket's defaults, client tracking on)
+   */
+  websocket?: WebsocketCompatOptions
 }
 
 /** Options after defaults and validation. */
@@ -213,6 +247,17 @@ export interface ResolvedOptions {
   redisReadyTimeout: number
   redisHealthCheckInterval: number
   presenceTtl: number
+  websocket: ResolvedWebsocketOptions
+}
+
+/** @fastify/websocket's options after validation; maxPayload and perMessageDeflate are the top-level ones. */
+export interface ResolvedWebsocketOptions {
+  /** `ws` server options other than maxPayload and perMessageDeflate. */
+  serverOptions: Omit<WebsocketServerOptions, 'maxPayload' | 'perMessageDeflate'>
+  errorHandler: WebsocketPluginOptions['errorHandler'] | undefined
+  preClose: WebsocketPluginOptions['preClose'] | undefined
+  /** Whether the user gave the option at all. */
+  given: boolean
 }
 
 /** The default of every plugin option that has one. */

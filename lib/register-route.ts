@@ -8,7 +8,9 @@ import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
 import { checkEvents, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
+import { kRealtimeUpgrade } from './symbols.js'
 import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
+import { isProtocolToken, markRealtimeUpgrade } from './websocket-compat.js'
 
 type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
 
@@ -22,7 +24,7 @@ const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHand
  * child, whose prefix and hooks apply).
  */
 export function registerRoute (host: RealtimeHost, instance: FastifyInstance, path: string,
-  definition: AnyRouteDefinition): Namespace<any> {
+  definition: AnyRouteDefinition, selectsProtocols: boolean): Namespace<any> {
   if (definition === null || typeof definition !== 'object') throw new FST_RT_INVALID_OPTION('route', 'an object')
   if (typeof path !== 'string' || !path.startsWith('/')) throw new FST_RT_INVALID_OPTION('path', "a string starting with '/'")
   const options = host.options
@@ -34,6 +36,7 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     throw new FST_RT_INVALID_OPTION(`route ${fullPath}`, `a route value registered once (it is on ${registered.path} already)`)
   }
 
+  const protocols = resolveProtocols(fullPath, definition.protocols, selectsProtocols)
   const heartbeat = resolveHeartbeat(`${fullPath} heartbeat`, definition.heartbeat, options.heartbeat)
   const lifecycle = {
     onOpen: definition.onOpen as RouteRuntime['onOpen'],
@@ -87,7 +90,8 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
   }
   // Cheap refusals first (origin, capacity), before the route's own hooks; the
   // per-user cap last, once the auth hooks have put the user on the request.
-  const first = [...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
+  // The mark that tells this upgrade from a plain @fastify/websocket one comes first of all.
+  const first = [markRealtimeUpgrade(protocols), ...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
   route.onRequest = [...first, ...toArray(route.onRequest)]
   if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
 
@@ -97,11 +101,24 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     method: 'GET',
     url: path,
     websocket: true,
+    [kRealtimeUpgrade]: true,
     handler (socket: WebSocket, request: FastifyRequest) {
       host.accept(namespace, runtime, socket, request, log)
     }
   } as unknown as RouteOptions)
   return namespace
+}
+
+function resolveProtocols (path: string, value: unknown, selectsProtocols: boolean): readonly string[] | undefined {
+  if (value === undefined) return undefined
+  if (!selectsProtocols) {
+    throw new FST_RT_INVALID_OPTION(`${path} protocols`,
+      'left out: @fastify/websocket was registered before fastify-realtime, which then cannot choose the subprotocol')
+  }
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isProtocolToken) || new Set(value).size !== value.length) {
+    throw new FST_RT_INVALID_OPTION(`${path} protocols`, 'a non-empty array of distinct subprotocol names (HTTP tokens)')
+  }
+  return [...value]
 }
 
 function toArray (value: unknown): unknown[] {

@@ -184,6 +184,14 @@ export interface RouteCommon<C, Req = UpgradeRequest, S = FastifySchema> extends
    * @default false
    */
   presence?: boolean | { events?: boolean }
+  /**
+   * Subprotocols this route speaks. The server picks the first the client
+   * offers (`Sec-WebSocket-Protocol`) that is in this list; a client that
+   * offers only others is refused with HTTP 400 (FST_RT_UNSUPPORTED_PROTOCOL),
+   * one that offers none is let in without a subprotocol.
+   * @default undefined (no subprotocol is ever chosen)
+   */
+  protocols?: readonly string[]
 }
 
 /** The connection of a route: its events, the user, the upgrade request's query and params. */

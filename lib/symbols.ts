@@ -24,3 +24,7 @@ export const kTake = Symbol('fastify-realtime.take')
 export const kOverLimit = Symbol('fastify-realtime.overLimit')
 export const kAdmission = Symbol('fastify-realtime.admission')
 export const kReservation = Symbol('fastify-realtime.reservation')
+/** On an upgrade's raw request: routed to one of the plugin's routes; the subprotocol chosen, or '' for none. */
+export const kRealtimeUpgrade = Symbol('fastify-realtime.realtimeUpgrade')
+/** In a plain @fastify/websocket route's config: not one of the plugin's routes. */
+export const kPlainRoute = Symbol('fastify-realtime.plainRoute')

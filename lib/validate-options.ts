@@ -1,11 +1,13 @@
 import type { Broker } from './broker.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
-import { DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedOptions } from './options.js'
+import {
+  DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedOptions, type ResolvedWebsocketOptions
+} from './options.js'
 import { resolveRateLimit } from './rate-limit.js'
 import type { RedisConnection } from './redis/connection.js'
 
 /** Options without a default, known all the same. */
-const OPTIONS_WITHOUT_DEFAULT = ['allowedOrigins', 'userId', 'broker', 'redis']
+const OPTIONS_WITHOUT_DEFAULT = ['allowedOrigins', 'userId', 'broker', 'redis', 'websocket']
 
 /** Every plugin option; anything else is a typo that would otherwise be ignored. */
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT])
@@ -16,8 +18,17 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
   for (const key of Object.keys(opts)) {
     if (!KNOWN_OPTIONS.has(key)) throw new FST_RT_INVALID_OPTION(key, 'a known option (see docs/options.md)')
   }
+  const websocket = resolveWebsocket(opts.websocket)
+  const serverOptions = (opts.websocket?.options ?? {}) as { maxPayload?: number, perMessageDeflate?: unknown }
+  // One ws server serves every route: one frame limit, one deflate setting, given once.
+  for (const name of ['maxPayload', 'perMessageDeflate'] as const) {
+    if (opts[name] !== undefined && serverOptions[name] !== undefined) {
+      throw new FST_RT_INVALID_OPTION(`websocket.options.${name}`, `left out when '${name}' is set (one ws server serves every route)`)
+    }
+  }
   return {
-    maxPayload: positiveInteger('maxPayload', opts.maxPayload ?? DEFAULTS.maxPayload),
+    maxPayload: positiveInteger(serverOptions.maxPayload === undefined ? 'maxPayload' : 'websocket.options.maxPayload',
+      opts.maxPayload ?? serverOptions.maxPayload ?? DEFAULTS.maxPayload),
     heartbeat: resolveHeartbeat('heartbeat', opts.heartbeat, DEFAULTS.heartbeat),
     upgradeTimeout: nonNegativeInteger('upgradeTimeout', opts.upgradeTimeout ?? DEFAULTS.upgradeTimeout),
     allowedOrigins: resolveOrigins('allowedOrigins', opts.allowedOrigins) ?? 'same-host',
@@ -34,15 +45,70 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: nonNegativeInteger('maxConnectionsPerIp', opts.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp),
     maxRoomsPerConnection: positiveInteger('maxRoomsPerConnection', opts.maxRoomsPerConnection ?? DEFAULTS.maxRoomsPerConnection),
     maxRoomNameLength: positiveInteger('maxRoomNameLength', opts.maxRoomNameLength ?? DEFAULTS.maxRoomNameLength),
-    perMessageDeflate: resolveDeflate(opts.perMessageDeflate ?? DEFAULTS.perMessageDeflate),
+    perMessageDeflate: resolveDeflate(opts.perMessageDeflate ?? serverOptions.perMessageDeflate ?? DEFAULTS.perMessageDeflate),
     redis: resolveRedis(opts.redis),
     redisPrefix: stringList('redisPrefix', [opts.redisPrefix ?? DEFAULTS.redisPrefix])[0]!,
     redisSharded: boolean('redisSharded', opts.redisSharded ?? DEFAULTS.redisSharded),
     publishTimeout: positiveInteger('publishTimeout', opts.publishTimeout ?? DEFAULTS.publishTimeout),
     redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout),
     redisHealthCheckInterval: nonNegativeInteger('redisHealthCheckInterval', opts.redisHealthCheckInterval ?? DEFAULTS.redisHealthCheckInterval),
-    presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl)
+    presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl),
+    websocket
   }
+}
+
+/** The `ws` server options the plugin honours, and how each is checked (maxPayload and perMessageDeflate: above). */
+const WS_SERVER_OPTIONS: Record<string, (name: string, value: unknown) => unknown> = {
+  maxPayload: () => undefined,
+  perMessageDeflate: () => undefined,
+  clientTracking: boolean,
+  skipUTF8Validation: boolean,
+  allowSynchronousEvents: boolean,
+  autoPong: boolean,
+  handleProtocols: (name, value) => resolveFunction(name, value, undefined),
+  verifyClient: (name, value) => resolveFunction(name, value, undefined),
+  WebSocket: (name, value) => resolveFunction(name, value, undefined),
+  closeTimeout: nonNegativeInteger,
+  maxBufferedChunks: nonNegativeInteger,
+  maxFragments: nonNegativeInteger,
+  maxPendingAutoPongs: nonNegativeInteger
+}
+
+/**
+ * Validates @fastify/websocket's options. What the plugin cannot honour is
+ * refused: `connectionOptions` (@fastify/websocket 11 has no stream API) and
+ * the ws options that would take the server away from Fastify's
+ * (`noServer`, `server`, `port`, `host`, `backlog`, `path`).
+ */
+export function resolveWebsocket (value: unknown): ResolvedWebsocketOptions {
+  const resolved: ResolvedWebsocketOptions = { serverOptions: {}, errorHandler: undefined, preClose: undefined, given: value !== undefined }
+  if (value === undefined) return resolved
+  if (value === null || typeof value !== 'object') throw new FST_RT_INVALID_OPTION('websocket', 'an object')
+  const { options, errorHandler, preClose, ...rest } = value as Record<string, unknown>
+  const [unknown] = Object.keys(rest)
+  if (unknown !== undefined) {
+    const expected = unknown === 'connectionOptions'
+      ? 'left out: @fastify/websocket 11 has no stream API (use ws.createWebSocketStream in the handler)'
+      : "left out: only 'options', 'errorHandler' and 'preClose' are @fastify/websocket options"
+    throw new FST_RT_INVALID_OPTION(`websocket.${unknown}`, expected)
+  }
+  resolved.errorHandler = resolveFunction('websocket.errorHandler', errorHandler as ResolvedWebsocketOptions['errorHandler'], undefined)
+  resolved.preClose = resolveFunction('websocket.preClose', preClose as ResolvedWebsocketOptions['preClose'], undefined)
+  if (options === undefined) return resolved
+  if (options === null || typeof options !== 'object') throw new FST_RT_INVALID_OPTION('websocket.options', 'an object of ws server options')
+  const serverOptions: Record<string, unknown> = {}
+  for (const [key, option] of Object.entries(options)) {
+    const check = Object.hasOwn(WS_SERVER_OPTIONS, key) ? WS_SERVER_OPTIONS[key] : undefined
+    if (check === undefined) {
+      throw new FST_RT_INVALID_OPTION(`websocket.options.${key}`,
+        `left out: the plugin serves upgrades on Fastify's server, and honours only ${Object.keys(WS_SERVER_OPTIONS).join(', ')}`)
+    }
+    if (option === undefined || key === 'maxPayload' || key === 'perMessageDeflate') continue
+    check(`websocket.options.${key}`, option)
+    serverOptions[key] = option
+  }
+  resolved.serverOptions = serverOptions
+  return resolved
 }
 
 /** Validates a slow-consumer policy. */

@@ -35,6 +35,8 @@ export const lab = defineRoute({
     tokensSeen.push(token)
   },
   heartbeat: false,
+  // A route chooses a subprotocol only among the ones it declares.
+  protocols: ['realtime.v1'],
   messages: {
     join: {
       data: ROOM,
