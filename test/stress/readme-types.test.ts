@@ -18,7 +18,7 @@ import t, { test } from 'tap'
 // Two full type-checks without skipLibCheck take a while on a busy machine.
 t.setTimeout(300_000)
 
-const root = fileURLToPath(new URL('..', import.meta.url))
+const root = fileURLToPath(new URL('../..', import.meta.url))
 const run = promisify(execFile)
 
 /** A ```ts block of a markdown file. */
