@@ -82,6 +82,19 @@ test('application ping is answered with pong, with the id when given', async (t)
   t.same(await client.next(), { type: 'pong', id: 9 })
 })
 
+test('requests, replies and error answers through an injected connection', async (t) => {
+  const app = await chatApp(t)
+  const client = await app.realtime.inject('/chat')
+  t.same(await client.request('say', { text: 'hi' }), { echoed: 'hi' })
+  t.same(await client.request('later', { text: 'async' }), { echoed: 'async' })
+  t.equal(await client.request('nothing'), null, 'a handler returning nothing answers null')
+  await t.rejects(client.request('say', { text: 'far too long for ten' }), { code: 'VALIDATION_FAILED' })
+  await t.rejects(client.request('forbidden'), { code: 'FORBIDDEN', message: 'not yours', details: [{ path: '/room', message: 'private' }] })
+  await t.rejects(client.request('throws'), { code: 'INTERNAL', message: 'Internal error' })
+  await t.rejects(client.request('unknown'), { code: 'UNKNOWN_TYPE' })
+  t.same(await client.request('say', { text: 'still' }), { echoed: 'still' }, 'the connection lives on')
+})
+
 test('every error code is answered and the connection stays usable', async (t) => {
   const assertClean = guardProcess(t)
   const app = await chatApp(t)

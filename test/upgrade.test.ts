@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { Type } from 'typebox'
-import type { FastifyReply, FastifyRequest } from 'fastify'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import realtime from '../lib/index.js'
 import { build, connect, deferred, guardProcess, httpUrl, refusedUpgrade } from './helper.js'
 
 declare module 'fastify' {
@@ -68,20 +69,25 @@ test('auth hooks and schemas refuse before the upgrade, never with a 101', async
   t.same(opened.sort(), ['headers', 'schema', 'token'])
 })
 
-test('what a hook puts on the request is reachable from the connection', async (t) => {
-  const app = await build(t, (app) => {
-    app.ws('/me', {
-      preValidation: requireToken,
-      messages: {
-        whoami: {
-          reply: Type.Object({ user: Type.String(), userId: Type.String(), query: Type.Unknown() }),
-          handler: (conn) => ({ user: conn.user.id, userId: conn.userId ?? '', query: conn.query })
-        }
+test('what a hook puts on the request is reachable from the connection (injected, no port)', async (t) => {
+  const app = Fastify()
+  t.teardown(() => app.close())
+  await app.register(realtime)
+  app.ws('/me', {
+    preValidation: requireToken,
+    messages: {
+      whoami: {
+        reply: Type.Object({ user: Type.String(), userId: Type.String(), query: Type.Unknown() }),
+        handler: (conn) => ({ user: conn.user.id, userId: conn.userId ?? '', query: conn.query })
       }
-    })
+    }
   })
-  const client = await connect(t, app, '/me?token=good')
-  t.same((await client.request('whoami', null)).data, { user: 'alice', userId: 'alice', query: { token: 'good' } })
+  await app.ready()
+  const refused = await app.realtime.inject('/me', { query: { token: 'bad' } }).catch((err: { statusCode?: number }) => err)
+  t.equal((refused as { statusCode?: number }).statusCode, 401, 'the hook refuses with its status')
+  const client = await app.realtime.inject('/me', { query: { token: 'good' } })
+  t.same(await client.request('whoami', null), { user: 'alice', userId: 'alice', query: { token: 'good' } })
+  t.equal(app.server.listening, false)
 })
 
 test('the upgrade request reaches onOpen, and is released afterwards unless keepRequest', async (t) => {
