@@ -19,7 +19,11 @@ const NAME = Type.String({ minLength: 1, maxLength: 64 })
 /** The example application: REST and WebSocket routes on one server. */
 export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false })
-  await app.register(realtime, options.realtime ?? {})
+  // GET /asyncapi.json: the AsyncAPI 3.0 document of the WebSocket routes, from their schemas.
+  await app.register(realtime, {
+    asyncapi: { path: '/asyncapi.json', info: { title: 'fastify-realtime example', version: '1.0.0' } },
+    ...options.realtime
+  })
 
   app.get('/health', async () => ({ ok: true }))
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))

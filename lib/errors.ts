@@ -66,3 +66,7 @@ export const FST_RT_ALREADY_REGISTERED: ErrorClass = createError(
 /** The client offered subprotocols and none is one of the route's `protocols`: answered with HTTP 400 before the upgrade. */
 export const FST_RT_UNSUPPORTED_PROTOCOL: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_UNSUPPORTED_PROTOCOL', 'None of the offered subprotocols is spoken here (it speaks %s)', 400)
+
+/** `addHook()` once the app is ready: a route's hooks are fixed by then. */
+export const FST_RT_HOOK_AFTER_READY: ErrorClass<[string]> = createError<[string]>(
+  'FST_RT_HOOK_AFTER_READY', "Hook '%s' added after the app became ready: add hooks before app.ready() or app.listen()", 500)

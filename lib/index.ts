@@ -1,12 +1,14 @@
 import websocket from '@fastify/websocket'
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify'
 import fp from 'fastify-plugin'
+import { buildAsyncApi, type DocumentedRoute } from './asyncapi.js'
 import type { Broker } from './broker.js'
 import { FST_RT_ALREADY_REGISTERED, FST_RT_INVALID_OPTION } from './errors.js'
 import { RealtimeHost } from './host.js'
 import { LocalBroker } from './local-broker.js'
 import type { RealtimeOptions, ResolvedOptions } from './options.js'
-import { Realtime } from './realtime.js'
+import { HookRegistry } from './message-hooks.js'
+import { contextView, Realtime } from './realtime.js'
 import { registerRoute } from './register-route.js'
 import type { RouteWithPath } from './route.js'
 import { clearUpgradeTimer, installUpgradeGuard, restoreRedactedUrl } from './upgrade-guard.js'
@@ -31,14 +33,39 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
   fastify.addHook('onRequest', releasePlainUpgrade)
 
   await host.start()
-  const realtime = new Realtime(host, fastify)
+  const hooks = new HookRegistry()
+  const routes: DocumentedRoute[] = []
+  const realtime = new Realtime(host, fastify, hooks, () => buildAsyncApi(routes, options.asyncapi))
+  fastify.addHook('onReady', async () => { hooks.lock() })
 
-  fastify.decorate('realtime', realtime as unknown as FastifyInstance['realtime'])
+  // One decorator; a child context sees it through a view whose addHook adds to that context.
+  const views = new WeakMap<FastifyInstance, Realtime>()
+  fastify.decorate('realtime', {
+    getter (this: FastifyInstance) {
+      if (this === fastify) return realtime
+      let view = views.get(this)
+      if (view === undefined) {
+        view = contextView(realtime, this, hooks)
+        views.set(this, view)
+      }
+      return view
+    }
+  } as unknown as FastifyInstance['realtime'])
   fastify.decorate('ws', function ws (this: FastifyInstance, pathOrRoute: string | RouteWithPath<object>, route?: object) {
-    return typeof pathOrRoute === 'string'
-      ? registerRoute(host, this, pathOrRoute, route as never, ownsServer)
-      : registerRoute(host, this, pathOrRoute.path, pathOrRoute as never, ownsServer)
+    const namespace = typeof pathOrRoute === 'string'
+      ? registerRoute(host, hooks, this, pathOrRoute, route as never, ownsServer)
+      : registerRoute(host, hooks, this, pathOrRoute.path, pathOrRoute as never, ownsServer)
+    routes.push({ path: namespace.path, definition: typeof pathOrRoute === 'string' ? route! : pathOrRoute })
+    return namespace
   } as unknown as FastifyInstance['ws'])
+  if (options.asyncapi.path !== undefined) {
+    let json: string | undefined
+    // Routes are all declared once the app is ready: the document is written once.
+    fastify.get(options.asyncapi.path, async (_request, reply) => {
+      json ??= JSON.stringify(realtime.asyncapi())
+      return reply.type('application/json; charset=utf-8').send(json)
+    })
+  }
 
   const removeGuard = installUpgradeGuard(fastify.server, {
     closing: () => host.closing,
@@ -89,7 +116,9 @@ const realtime: FastifyPluginAsync<RealtimeOptions> = fp(realtimePlugin, {
 
 export default realtime
 export { realtime }
-export type { RealtimeOptions, HeartbeatOptions, RedisOption, WebsocketCompatOptions, WebsocketServerOptions } from './options.js'
+export type { RealtimeOptions, HeartbeatOptions, RedisOption, WebsocketCompatOptions, WebsocketServerOptions, AsyncApiOptions } from './options.js'
+export type { AsyncApiDocument } from './asyncapi.js'
+export type { RealtimeMessage, PreMessageHook, OnMessageErrorHook, MessageHookName } from './message-hooks.js'
 export type { RateLimitOptions } from './rate-limit.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'

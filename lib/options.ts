@@ -218,6 +218,28 @@ export interface RealtimeOptions {
    * @default undefined (@fastify/websocket's defaults, client tracking on)
    */
   websocket?: WebsocketCompatOptions
+  /**
+   * Serves the AsyncAPI 3.0 document of the routes (`app.realtime.asyncapi()`)
+   * as JSON at `path` (a GET route in the plugin's context); `info` sets its
+   * title and version.
+   * @default undefined (not served)
+   */
+  asyncapi?: AsyncApiOptions
+}
+
+/** The `asyncapi` option. */
+export interface AsyncApiOptions {
+  /** Where the document is served, e.g. `'/asyncapi.json'`; without it, only `app.realtime.asyncapi()` gives it. */
+  path?: string
+  /** The document's `info`. */
+  info?: {
+    /** @default 'WebSocket API' */
+    title?: string
+    /** @default '1.0.0' */
+    version?: string
+    /** Prepended to the generated description (envelope and close codes). */
+    description?: string
+  }
 }
 
 /** Options after defaults and validation. */
@@ -248,6 +270,15 @@ export interface ResolvedOptions {
   redisHealthCheckInterval: number
   presenceTtl: number
   websocket: ResolvedWebsocketOptions
+  asyncapi: ResolvedAsyncApiOptions
+}
+
+/** The `asyncapi` option after validation. */
+export interface ResolvedAsyncApiOptions {
+  path: string | undefined
+  title: string
+  version: string
+  description: string | undefined
 }
 
 /** @fastify/websocket's options after validation; maxPayload and perMessageDeflate are the top-level ones. */

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { AsyncApiDocument } from './asyncapi.js'
 import type { Broker, BrokerStatus } from './broker.js'
 import type { Connection } from './connection.js'
 import { FST_RT_UNKNOWN_NAMESPACE } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import { injectConnection, type InjectedClient, type InjectOptions } from './inject.js'
+import type { HookRegistry, MessageHookName } from './message-hooks.js'
 import type { Namespace } from './namespace.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { EventMap } from './route.js'
@@ -22,12 +24,31 @@ type AnyConnection = Connection<any, any>
 export class Realtime extends EventEmitter {
   readonly #host: RealtimeHost
   readonly #app: FastifyInstance
+  readonly #hooks: HookRegistry
+  readonly #document: () => AsyncApiDocument
 
-  constructor (host: RealtimeHost, app: FastifyInstance) {
+  constructor (host: RealtimeHost, app: FastifyInstance, hooks: HookRegistry, document: () => AsyncApiDocument) {
     super()
     this.#host = host
     this.#app = app
+    this.#hooks = hooks
+    this.#document = document
     host.events = this
+  }
+
+  /**
+   * Adds a message hook to the routes of the context the plugin was
+   * registered in and its descendants (`child.realtime.addHook()` adds to a
+   * child context's routes only).
+   */
+  addHook (name: MessageHookName, hook: (...args: any[]) => unknown): this {
+    this.#hooks.add(this.#app, name, hook)
+    return this
+  }
+
+  /** The AsyncAPI 3.0 document of the routes declared so far, a fresh copy each call. */
+  asyncapi (): AsyncApiDocument {
+    return this.#document()
   }
 
   /** This instance's id, a prefix of every connection id it hands out. */
@@ -118,4 +139,32 @@ export class Realtime extends EventEmitter {
     const path = typeof route === 'string' ? route : this.namespace(route).path
     return injectConnection(this.#app, path, options)
   }
+}
+
+/**
+ * `app.realtime` as a child context sees it: the same decorator, except
+ * that `addHook` adds to that context, like Fastify's own `addHook`.
+ */
+export function contextView (realtime: Realtime, context: FastifyInstance, hooks: HookRegistry): Realtime {
+  // Methods are bound to the decorator itself: its private state is not on the view.
+  const bound = new WeakMap<(...args: any[]) => unknown, (...args: any[]) => unknown>()
+  const view: Realtime = new Proxy(realtime, {
+    get (target, key) {
+      if (key === 'addHook') return addHook
+      const value: unknown = Reflect.get(target, key, target)
+      if (typeof value !== 'function') return value
+      const method = value as (...args: any[]) => unknown
+      let fn = bound.get(method)
+      if (fn === undefined) {
+        fn = method.bind(target)
+        bound.set(method, fn)
+      }
+      return fn
+    }
+  })
+  function addHook (name: MessageHookName, hook: (...args: any[]) => unknown): Realtime {
+    hooks.add(context, name, hook)
+    return view
+  }
+  return view
 }

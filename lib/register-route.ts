@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws'
 import { checkOrigin } from './admission.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
 import type { RealtimeHost } from './host.js'
+import type { HookRegistry } from './message-hooks.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
@@ -21,9 +22,9 @@ const FASTIFY_ROUTE_KEYS = ['onRequest', 'preParsing', 'preValidation', 'preHand
 /**
  * `app.ws()`: checks and compiles a route once, declares its namespace, and
  * registers the upgrade route on `instance` (which may be an encapsulated
- * child, whose prefix and hooks apply).
+ * child, whose prefix, Fastify hooks and message hooks apply).
  */
-export function registerRoute (host: RealtimeHost, instance: FastifyInstance, path: string,
+export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance: FastifyInstance, path: string,
   definition: AnyRouteDefinition, selectsProtocols: boolean): Namespace<any> {
   if (definition === null || typeof definition !== 'object') throw new FST_RT_INVALID_OPTION('route', 'an object')
   if (typeof path !== 'string' || !path.startsWith('/')) throw new FST_RT_INVALID_OPTION('path', "a string starting with '/'")
@@ -71,7 +72,7 @@ export function registerRoute (host: RealtimeHost, instance: FastifyInstance, pa
     }
     checkEvents(fullPath, definition.events)
     runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined,
-      serialize), lifecycle)
+      serialize), lifecycle, hooks.resolver(fullPath, instance, definition))
   }
   const presence = definition.presence === undefined || definition.presence === false
     ? undefined

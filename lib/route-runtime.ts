@@ -2,8 +2,9 @@ import type { FastifyRequest } from 'fastify'
 import type { Connection } from './connection.js'
 import type { HeartbeatGroup } from './heartbeat.js'
 import type { ResolvedRateLimit } from './rate-limit.js'
-import { parseEnvelope, ProtocolFault } from './parse-envelope.js'
-import { encodeError, encodePong, encodeReply, type RequestId } from './protocol/envelope.js'
+import { notifyMessageError, runPreMessage, type MessageHooks } from './message-hooks.js'
+import { parseEnvelope, ProtocolFault, type InboundMessage } from './parse-envelope.js'
+import { encodeError, encodePong, encodeReply } from './protocol/envelope.js'
 import type { CompiledMessage } from './route.js'
 import { kOverLimit, kTake } from './symbols.js'
 import { RealtimeError, WireErrorCode, type WireErrorDetail } from './protocol/wire-errors.js'
@@ -71,13 +72,17 @@ abstract class BaseRouteRuntime implements RouteRuntime {
   abstract refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void
 }
 
-/** A route speaking the envelope: parse, validate, dispatch, answer. */
+/** A route speaking the envelope: parse, validate, preMessage hooks, dispatch, answer. */
 export class JsonRouteRuntime extends BaseRouteRuntime {
   readonly #messages: Map<string, CompiledMessage>
+  readonly #resolveHooks: () => MessageHooks
+  /** Read at the first message: hooks may be added to the route's contexts until the app is ready. */
+  #hooks: MessageHooks | undefined
 
-  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle) {
+  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle, hooks: () => MessageHooks) {
     super(lifecycle)
     this.#messages = messages
+    this.#resolveHooks = hooks
   }
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
@@ -95,35 +100,30 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
       conn.send(encodePong(id))
       return
     }
+    const hooks = this.#hooks ??= this.#resolveHooks()
     const compiled = this.#messages.get(type)
     if (compiled === undefined) {
-      conn.send(encodeError(id, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`))
+      refuse(conn, hooks, message, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`)
       return
     }
     if (compiled.rateLimit !== undefined) {
       const verdict = conn[kTake](type, compiled.rateLimit)
       if (verdict !== 'taken') {
-        conn.send(encodeError(id, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`))
+        refuse(conn, hooks, message, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`)
         if (verdict === 'exhausted') conn[kOverLimit]()
         return
       }
     }
     if (compiled.validator !== undefined && !compiled.validator.Check(message.data)) {
-      conn.send(encodeError(id, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
-        validationDetails(compiled, message.data)))
+      refuse(conn, hooks, message, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
+        validationDetails(compiled, message.data))
       return
     }
-    let result: unknown
-    try {
-      result = compiled.handler(conn, message.data)
-    } catch (err) {
-      fail(conn, type, id, err)
-      return
-    }
-    if (result instanceof Promise) {
-      result.then((value: unknown) => answer(conn, compiled, type, id, value), (err: unknown) => fail(conn, type, id, err))
+    if (hooks.preMessage.length === 0) {
+      dispatch(conn, compiled, hooks, message)
     } else {
-      answer(conn, compiled, type, id, result)
+      runPreMessage(hooks.preMessage, 0, conn, message, () => { dispatch(conn, compiled, hooks, message) },
+        (err) => { fail(conn, hooks, message, err, true) })
     }
   }
 
@@ -166,27 +166,56 @@ function validationDetails (compiled: CompiledMessage, data: unknown): WireError
   return details
 }
 
-function answer (conn: AnyConnection, compiled: CompiledMessage, type: string, id: RequestId | undefined, value: unknown): void {
+/** Runs the handler of a message that passed every check and hook, and answers it. */
+function dispatch (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage): void {
+  let result: unknown
+  try {
+    result = compiled.handler(conn, message.data)
+  } catch (err) {
+    fail(conn, hooks, message, err)
+    return
+  }
+  if (result instanceof Promise) {
+    result.then((value: unknown) => answer(conn, compiled, hooks, message, value), (err: unknown) => fail(conn, hooks, message, err))
+  } else {
+    answer(conn, compiled, hooks, message, result)
+  }
+}
+
+function answer (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage, value: unknown): void {
+  const id = message.id
   if (id === undefined || conn.closed) return
   let frame: string
   try {
     frame = encodeReply(id, value, compiled.stringifyReply)
   } catch (err) {
-    fail(conn, type, id, err)
+    fail(conn, hooks, message, err)
     return
   }
   conn.send(frame)
 }
 
-function fail (conn: AnyConnection, type: string, id: RequestId | undefined, err: unknown): void {
-  if (err instanceof RealtimeError) {
-    conn.send(encodeError(id, err.code, err.message, err.details))
-    return
-  }
-  logHandlerError(conn, type, err)
-  conn.send(encodeError(id, WireErrorCode.INTERNAL, 'Internal error'))
+/** Answers a message the plugin refuses with a wire error code, and tells the onMessageError hooks. */
+function refuse (conn: AnyConnection, hooks: MessageHooks, message: InboundMessage, code: string, text: string,
+  details?: WireErrorDetail[]): void {
+  conn.send(encodeError(message.id, code, text, details))
+  // The error object is built only for hooks that will read it.
+  if (hooks.onMessageError.length > 0) notifyMessageError(hooks.onMessageError, conn, message, new RealtimeError(code, text, details))
 }
 
-function logHandlerError (conn: AnyConnection, type: string, err: unknown): void {
-  conn.log.error({ err, namespace: conn.namespace.path, messageType: type, connectionId: conn.id }, 'realtime handler failed')
+/** Answers a handler's or a preMessage hook's error: a RealtimeError with its code, anything else INTERNAL (logged). */
+function fail (conn: AnyConnection, hooks: MessageHooks, message: InboundMessage, err: unknown, hook = false): void {
+  if (err instanceof RealtimeError) {
+    conn.send(encodeError(message.id, err.code, err.message, err.details))
+  } else {
+    logHandlerError(conn, message.type, err, hook ? 'realtime preMessage hook failed' : undefined)
+    conn.send(encodeError(message.id, WireErrorCode.INTERNAL, 'Internal error'))
+  }
+  if (hooks.onMessageError.length > 0) {
+    notifyMessageError(hooks.onMessageError, conn, message, err instanceof Error ? err : new Error(String(err)))
+  }
+}
+
+function logHandlerError (conn: AnyConnection, type: string, err: unknown, what = 'realtime handler failed'): void {
+  conn.log.error({ err, namespace: conn.namespace.path, messageType: type, connectionId: conn.id }, what)
 }

@@ -5,6 +5,7 @@ import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT, FST_RT_RESERVED_TYPE } from './errors.js'
 import { RESERVED_EVENTS, RESERVED_TYPES, type Stringify } from './protocol/envelope.js'
+import type { OnMessageErrorHook, PreMessageHook } from './message-hooks.js'
 import type { HeartbeatOptions } from './options.js'
 import { compileSerializer } from './serialize.js'
 import { resolveRateLimit, type RateLimitOptions, type ResolvedRateLimit } from './rate-limit.js'
@@ -209,6 +210,14 @@ export interface JsonRouteDefinition<D = Record<string, TSchema>, R = Record<str
   messages?: MessageDefinitions<D, R, RouteConnection<E, T>>
   /** Server events this route emits: name -> schema of `data`. Types `emit()`. */
   events?: E
+  /**
+   * Runs after validation, before the handler, after the hooks added with
+   * `app.realtime.addHook('preMessage')`: throw a RealtimeError to refuse
+   * the message with its code.
+   */
+  preMessage?: PreMessageHook<RouteConnection<E, T>> | Array<PreMessageHook<RouteConnection<E, T>>>
+  /** Called, after the plugin's, when a message of this route ends in an error answer. */
+  onMessageError?: OnMessageErrorHook<RouteConnection<E, T>> | Array<OnMessageErrorHook<RouteConnection<E, T>>>
   /**
    * Writes replies and events through their schemas' serialisers, as
    * Fastify does with response schemas: fields a schema does not declare

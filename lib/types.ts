@@ -1,10 +1,12 @@
 import type { EventEmitter } from 'node:events'
 import type { FastifyBaseLogger, FastifySchema } from 'fastify'
 import type { TSchema } from 'typebox'
+import type { AsyncApiDocument } from './asyncapi.js'
 import type { Broker, BrokerStatus } from './broker.js'
 import type { AnyRoute } from './client/types.js'
 import type { Connection } from './connection.js'
 import type { InjectedClient, InjectOptions } from './inject.js'
+import type { OnMessageErrorHook, PreMessageHook } from './message-hooks.js'
 import type { Namespace } from './namespace.js'
 import type { EventMap, JsonRouteDefinition, RawRouteDefinition, ResolveUpgradeTypes, RouteWithPath, WsRouteGeneric } from './route.js'
 
@@ -68,6 +70,22 @@ export interface RealtimeDecorator extends EventEmitter {
   inject<R extends RouteWithPath<JsonRouteDefinition<any, any, any>>> (route: R, options?: InjectOptions): Promise<InjectedClient<R>>
   /** Same, by path: any message type, any event, `unknown` payloads. */
   inject (path: string, options?: InjectOptions): Promise<InjectedClient<AnyRoute>>
+  /**
+   * Adds a message hook, encapsulated like Fastify's hooks: it covers the
+   * routes declared in this context (`app`, or a child plugin's instance:
+   * `child.realtime.addHook()`) and its descendants, declared before or
+   * after it. `preMessage` runs after validation, before the handler (a
+   * thrown RealtimeError refuses the message with its code);
+   * `onMessageError` is told of every error answer. Throws
+   * FST_RT_HOOK_AFTER_READY once the app is ready.
+   */
+  addHook (name: 'preMessage', hook: PreMessageHook): this
+  addHook (name: 'onMessageError', hook: OnMessageErrorHook): this
+  /**
+   * The AsyncAPI 3.0 document of the routes: channels, messages with their
+   * schemas and replies, events, the error frame and the close codes.
+   */
+  asyncapi (): AsyncApiDocument
 }
 
 /**

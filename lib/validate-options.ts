@@ -1,13 +1,13 @@
 import type { Broker } from './broker.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
 import {
-  DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedOptions, type ResolvedWebsocketOptions
+  DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedAsyncApiOptions, type ResolvedOptions, type ResolvedWebsocketOptions
 } from './options.js'
 import { resolveRateLimit } from './rate-limit.js'
 import type { RedisConnection } from './redis/connection.js'
 
 /** Options without a default, known all the same. */
-const OPTIONS_WITHOUT_DEFAULT = ['allowedOrigins', 'userId', 'broker', 'redis', 'websocket']
+const OPTIONS_WITHOUT_DEFAULT = ['allowedOrigins', 'userId', 'broker', 'redis', 'websocket', 'asyncapi']
 
 /** Every plugin option; anything else is a typo that would otherwise be ignored. */
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set([...Object.keys(DEFAULTS), ...OPTIONS_WITHOUT_DEFAULT])
@@ -53,8 +53,30 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     redisReadyTimeout: positiveInteger('redisReadyTimeout', opts.redisReadyTimeout ?? DEFAULTS.redisReadyTimeout),
     redisHealthCheckInterval: nonNegativeInteger('redisHealthCheckInterval', opts.redisHealthCheckInterval ?? DEFAULTS.redisHealthCheckInterval),
     presenceTtl: positiveInteger('presenceTtl', opts.presenceTtl ?? DEFAULTS.presenceTtl),
-    websocket
+    websocket,
+    asyncapi: resolveAsyncApi(opts.asyncapi)
   }
+}
+
+/** The `asyncapi` option: where the document is served (if anywhere), and its `info`. */
+function resolveAsyncApi (value: unknown): ResolvedAsyncApiOptions {
+  const resolved: ResolvedAsyncApiOptions = { path: undefined, title: 'WebSocket API', version: '1.0.0', description: undefined }
+  if (value === undefined) return resolved
+  if (value === null || typeof value !== 'object') throw new FST_RT_INVALID_OPTION('asyncapi', 'an object ({ path, info })')
+  const { path, info } = value as { path?: unknown, info?: unknown }
+  if (path !== undefined && (typeof path !== 'string' || !path.startsWith('/'))) {
+    throw new FST_RT_INVALID_OPTION('asyncapi.path', "a string starting with '/'")
+  }
+  resolved.path = path
+  if (info === undefined) return resolved
+  if (info === null || typeof info !== 'object') throw new FST_RT_INVALID_OPTION('asyncapi.info', 'an object ({ title, version, description })')
+  for (const key of ['title', 'version', 'description'] as const) {
+    const field = (info as Record<string, unknown>)[key]
+    if (field === undefined) continue
+    if (typeof field !== 'string' || field === '') throw new FST_RT_INVALID_OPTION(`asyncapi.info.${key}`, 'a non-empty string')
+    resolved[key] = field
+  }
+  return resolved
 }
 
 /** The `ws` server options the plugin honours, and how each is checked (maxPayload and perMessageDeflate: above). */

@@ -1,3 +1,4 @@
+import { Parser } from '@asyncapi/parser'
 import { test } from 'tap'
 import WebSocket from 'ws'
 import { TestClient, type TestContext } from '../helper.js'
@@ -108,6 +109,23 @@ test('the example, as npm start runs it', async (t) => {
     t.equal(await echo.nextRaw(), 'pong')
     echo.ws.send('hello there')
     t.equal(await echo.nextRaw(), 'Server received: hello there')
+  })
+
+  t.test('GET /asyncapi.json describes /chat and the raw /echo; the official parser finds no error or warning', async (t) => {
+    const response = await fetch(`${base}/asyncapi.json`)
+    t.equal(response.status, 200)
+    const text = await response.text()
+    const { diagnostics } = await new Parser().parse(text)
+    t.same(diagnostics.filter((d) => d.severity <= 1).map((d) => `${d.code}: ${d.message}`), [])
+    const document = JSON.parse(text)
+    t.equal(document.info.title, 'fastify-realtime example')
+    t.same(Object.values(document.channels).map((channel: any) => channel.address), ['/chat', '/echo'])
+    t.same(document.channels.echo.messages, {}, 'the raw route has no typed messages')
+    const names = Object.values(document.channels.chat.messages).map((message: any) => message.name).filter(Boolean).sort()
+    t.same(names, ['join', 'join.reply', 'leave', 'leave.reply', 'notification', 'said', 'say', 'say.reply'])
+    t.same(document.channels.chat.messages['say.reply'].payload.properties.data,
+      { type: 'object', required: ['at'], properties: { at: { type: 'number' } } })
+    t.same(document.operations['chat.send.say'].reply.messages[0], { $ref: '#/channels/chat/messages/say.reply' })
   })
 
   t.test('SIGTERM closes clients with 1001 and exits 0', async (t) => {
