@@ -120,8 +120,9 @@ export class RouteTelemetry {
     }
     this.#outcomes = new AttributeCache((key) => {
       const [outcome, type, code] = key.split(SEP) as [string, string, string]
-      const attributes: Attributes = { route: path, outcome }
+      const attributes: Attributes = { route: path }
       if (type !== '') attributes['message.type'] = type
+      attributes.outcome = outcome
       if (code !== '') attributes['error.type'] = code
       return attributes
     })
