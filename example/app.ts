@@ -1,3 +1,6 @@
+import { metrics } from '@opentelemetry/api'
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus'
+import { MeterProvider } from '@opentelemetry/sdk-metrics'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import realtime, { type RealtimeOptions } from 'fastify-realtime'
 import { Type } from 'typebox'
@@ -11,6 +14,12 @@ import { PAGE } from './page.js'
 export interface ExampleOptions {
   logger?: FastifyServerOptions['logger']
   realtime?: RealtimeOptions
+  /**
+   * Serves `GET /metrics` in Prometheus' text format: installs an
+   * OpenTelemetry MeterProvider (as the global one, before the plugin
+   * registers) whose reader is the Prometheus exporter.
+   */
+  metrics?: boolean
 }
 
 const TEXT_BODY = Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) })
@@ -19,11 +28,20 @@ const NAME = Type.String({ minLength: 1, maxLength: 64 })
 /** The example application: REST and WebSocket routes on one server. */
 export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: options.logger ?? false })
+  // Before the plugin registers: it takes its meter then.
+  const prometheus = options.metrics === true ? installPrometheus() : undefined
   // GET /asyncapi.json: the AsyncAPI 3.0 document of the WebSocket routes, from their schemas.
   await app.register(realtime, {
     asyncapi: { path: '/asyncapi.json', info: { title: 'fastify-realtime example', version: '1.0.0' } },
     ...options.realtime
   })
+  if (prometheus !== undefined) {
+    app.get('/metrics', (request, reply) => {
+      reply.hijack()
+      prometheus.getMetricsRequestHandler(request.raw, reply.raw)
+    })
+    app.addHook('onClose', () => prometheus.shutdown())
+  }
 
   app.get('/health', async () => ({ ok: true }))
   app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(PAGE))
@@ -82,6 +100,13 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
   })
 
   return app
+}
+
+/** A global MeterProvider read by a Prometheus exporter that serves through the app, not a server of its own. */
+function installPrometheus (): PrometheusExporter {
+  const exporter = new PrometheusExporter({ preventServerStart: true })
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [exporter] }))
+  return exporter
 }
 
 /** The compiled ES modules of a directory of the installed package, by file name. */

@@ -6,6 +6,8 @@ const host = process.env.HOST ?? '127.0.0.1'
 const redisUrl = process.env.REDIS_URL
 const app = await buildApp({
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  // METRICS=1: GET /metrics in Prometheus' text format.
+  metrics: process.env.METRICS === '1',
   // With REDIS_URL, instances on other ports share rooms, pushes and user commands.
   realtime: redisUrl === undefined || redisUrl === '' ? {} : { redis: redisUrl }
 })

@@ -156,6 +156,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
 
   /** Sends event `type` to this connection only. */
   emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): void {
+    this.#route.telemetry.emitted()
     this.send(this.namespace[kEncode](type, data))
   }
 
@@ -176,9 +177,11 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     if (limits.slowConsumer === 'drop') {
       this.#dropped++
       limits.counters.droppedMessages++
+      this.#route.telemetry.slowConsumerDropped()
     } else if (!this.#slowClosed) {
       this.#slowClosed = true
       limits.counters.slowConsumersClosed++
+      this.#route.telemetry.slowConsumerClosed()
       this.log.info({ connectionId: this.id, bufferedAmount: socket.bufferedAmount }, 'realtime closing a slow consumer')
       // The close frame waits behind what is buffered; ws drops the socket if it is never read.
       socket.close(CloseCode.SLOW_CONSUMER, 'slow consumer')
@@ -319,6 +322,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     const limit = this.#route.limits.rateLimit
     const verdict = limit === undefined ? 'taken' : this[kTake](undefined, limit)
     if (verdict !== 'taken') {
+      this.#route.telemetry.rateLimited(undefined)
       if (this.socket.readyState === WebSocket.OPEN) {
         this.#route.refuseFrame(this as Connection<any, any>, data, isBinary, WireErrorCode.RATE_LIMITED, 'Too many messages')
       }
@@ -344,6 +348,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     this.#route.heartbeat?.delete(this)
     // Rooms stay readable in onClose; the room index no longer lists this connection.
     this.#roomsAtClose = this.namespace[kRemove](this)
+    this.#route.telemetry.closed(this as Connection<any, any>, code, reason)
     const onClose = this.#route.onClose
     if (onClose === undefined) return
     try {

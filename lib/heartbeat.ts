@@ -17,14 +17,16 @@ export class HeartbeatGroup {
   readonly interval: number
   readonly timeout: number
   readonly #members = new Set<AnyConnection>()
+  readonly #terminated: (conn: AnyConnection) => void
   #timer: NodeJS.Timeout | undefined
   #dueAt = 0
   #checking = false
   #graced = false
 
-  constructor (interval: number, timeout: number) {
+  constructor (interval: number, timeout: number, terminated: (conn: AnyConnection) => void = noop) {
     this.interval = interval
     this.timeout = timeout
+    this.#terminated = terminated
   }
 
   /** Number of connections under watch. */
@@ -72,7 +74,10 @@ export class HeartbeatGroup {
     }
     this.#graced = false
     for (const conn of this.#members) {
-      if (!conn[kAlive]) conn.terminate()
+      if (!conn[kAlive]) {
+        this.#terminated(conn)
+        conn.terminate()
+      }
     }
     this.#schedule(Math.max(this.interval - this.timeout, 1), false)
   }
@@ -81,13 +86,19 @@ export class HeartbeatGroup {
 /** The heartbeat groups of a plugin instance, one per distinct setting. */
 export class Heartbeats {
   readonly #groups = new Map<string, HeartbeatGroup>()
+  readonly #terminated: (conn: AnyConnection) => void
+
+  /** `terminated` hears of every connection a group drops for not answering. */
+  constructor (terminated: (conn: AnyConnection) => void = noop) {
+    this.#terminated = terminated
+  }
 
   /** The group for a setting, created on first use. */
   group (interval: number, timeout: number): HeartbeatGroup {
     const key = `${interval}:${timeout}`
     let group = this.#groups.get(key)
     if (group === undefined) {
-      group = new HeartbeatGroup(interval, timeout)
+      group = new HeartbeatGroup(interval, timeout, this.#terminated)
       this.#groups.set(key, group)
     }
     return group
@@ -104,3 +115,5 @@ export class Heartbeats {
     for (const group of this.#groups.values()) group.stop()
   }
 }
+
+function noop (): void {}

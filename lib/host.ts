@@ -12,6 +12,7 @@ import { LocalPresence, type PresenceEntry, type PresenceStore } from './presenc
 import { CloseCode } from './protocol/close-codes.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { attachSocket, releaseUpgradeObjects } from './socket-events.js'
+import { HostTelemetry } from './telemetry.js'
 import { kAdd, kDeliver, kOpen, kPresenceExpired } from './symbols.js'
 import { clearUpgradeTimer } from './upgrade-guard.js'
 
@@ -36,7 +37,9 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
   readonly byRoute = new WeakMap<object, Namespace<any>>()
   readonly admission: Admission
   readonly counters = { droppedMessages: 0, slowConsumersClosed: 0 }
-  readonly heartbeats = new Heartbeats()
+  readonly heartbeats: Heartbeats
+  /** Metrics and diagnostics channels; instruments come from the MeterProvider set when the plugin registers. */
+  readonly telemetry = new HostTelemetry()
   /** Where `broker:up` / `broker:down` are emitted: the public decorator. */
   events: EventEmitter | undefined
   closing = false
@@ -47,6 +50,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     this.broker = broker
     this.log = log
     this.admission = new Admission(options)
+    this.heartbeats = new Heartbeats((conn) => this.telemetry.route(conn.namespace.path).heartbeatTerminated())
   }
 
   /** Starts the broker, then takes its shared presence store if it has one. */
@@ -60,6 +64,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
       }
     })
     if (shared !== undefined) this.presence = shared
+    this.telemetry.observeBroker(this.broker.kind, () => this.broker.status)
   }
 
   get connectionCount (): number {
@@ -95,6 +100,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
   brokerStatusChanged (status: BrokerStatus): void {
     if (status === 'down') this.log.warn({ broker: this.broker.kind }, 'realtime broker down: cross-instance delivery paused, local delivery goes on')
     else this.log.info({ broker: this.broker.kind }, 'realtime broker up: cross-instance delivery resumed')
+    this.telemetry.brokerStatusChanged(this.broker.kind, status)
     this.events?.emit(`broker:${status}`)
   }
 
@@ -130,6 +136,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     const conn = new Connection(id, namespace, runtime, socket, request, userId, connLog)
     attachSocket(socket, conn)
     this.admission.add(conn)
+    runtime.telemetry.opened(conn)
     conn[kOpen](namespace[kAdd](conn))
   }
 
@@ -159,6 +166,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
 
   /** onClose: presence, then the broker. */
   async close (): Promise<void> {
+    this.telemetry.stop()
     await this.presence.close()
     await this.broker.close()
   }

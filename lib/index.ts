@@ -136,6 +136,8 @@ export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMet
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 export type { PresenceEntry, PresenceEvent, PresenceStore, PresenceStoreOptions } from './presence.js'
 export { LocalBroker } from './local-broker.js'
+export { CHANNELS, type MessageTraceContext, type ConnectionOpenMessage, type ConnectionCloseMessage, type BrokerStatusMessage } from './tracing.js'
+export { INSTRUMENTS, METER_NAME, type InstrumentSpec, type InstrumentKind } from './metrics.js'
 export { CloseCode, closeCodeAllowsReconnect } from './protocol/close-codes.js'
 export { WireErrorCode, RealtimeError, type WireErrorDetail } from './protocol/wire-errors.js'
 export { encodeEvent, RESERVED_EVENTS, RESERVED_TYPES, type RequestId } from './protocol/envelope.js'

@@ -7,6 +7,7 @@ import type { PresenceEntry, PresenceEvent, PresenceStore } from './presence.js'
 import { encodeEvent } from './protocol/envelope.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
 import { encodeAnyEvent, type EventEncoder } from './serialize.js'
+import type { RouteTelemetry } from './telemetry.js'
 import { kAdd, kDeliver, kEncode, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kRoomsOf, kSendFrame } from './symbols.js'
 
 const NO_ROOMS: ReadonlySet<string> = new Set()
@@ -40,14 +41,16 @@ export class Namespace<E extends EventMap = EventMap> {
   #ready: Promise<void> | undefined
   readonly #presence: { events: boolean } | undefined
   readonly #encode: EventEncoder
+  readonly #telemetry: RouteTelemetry | undefined
 
   /** @internal */
   constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined,
-    encode: EventEncoder = encodeAnyEvent) {
+    encode: EventEncoder = encodeAnyEvent, telemetry?: RouteTelemetry) {
     this.path = path
     this.#host = host
     this.#presence = presence
     this.#encode = encode
+    this.#telemetry = telemetry
   }
 
   /** Who is in `room`, on every instance (route option `presence`). */
@@ -210,7 +213,8 @@ export class Namespace<E extends EventMap = EventMap> {
   /** @internal delivers an encoded frame here, then hands it to the broker for the other instances */
   [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void> {
     const packet: BroadcastPacket = { namespace: this.path, rooms, except, frame }
-    this[kDeliver](packet)
+    this.#telemetry?.broadcast()
+    this[kDeliver](packet, true)
     const published = this.#host.broker.publish(packet)
     if (published !== RESOLVED) {
       // Mark the rejection handled so a fire-and-forget emit never becomes an
@@ -221,7 +225,7 @@ export class Namespace<E extends EventMap = EventMap> {
   }
 
   /** @internal delivers a packet to this instance's matching connections, once each; returns the count */
-  [kDeliver] (packet: BroadcastPacket): number {
+  [kDeliver] (packet: BroadcastPacket, local = false): number {
     const { rooms, except } = packet
     let targets: Iterable<Connection<E, any>>
     if (rooms.length === 0) {
@@ -251,6 +255,8 @@ export class Namespace<E extends EventMap = EventMap> {
       conn[kSendFrame](payload, framed)
       delivered++
     }
+    // One recording per broadcast, whatever the number of recipients.
+    this.#telemetry?.delivered(delivered, local)
     return delivered
   }
 }

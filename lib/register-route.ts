@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import { checkOrigin } from './admission.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
@@ -39,6 +39,7 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
 
   const protocols = resolveProtocols(fullPath, definition.protocols, selectsProtocols)
   const heartbeat = resolveHeartbeat(`${fullPath} heartbeat`, definition.heartbeat, options.heartbeat)
+  const telemetry = host.telemetry.route(fullPath)
   const lifecycle = {
     onOpen: definition.onOpen as RouteRuntime['onOpen'],
     onClose: definition.onClose as RouteRuntime['onClose'],
@@ -59,7 +60,8 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
       canJoin: definition.canJoin as RouteLimits['canJoin'],
       counters: host.counters
     },
-    heartbeat: heartbeat === false ? undefined : host.heartbeats.group(heartbeat.interval, heartbeat.timeout)
+    heartbeat: heartbeat === false ? undefined : host.heartbeats.group(heartbeat.interval, heartbeat.timeout),
+    telemetry
   }
   const serialize = definition.raw !== true && definition.serialize !== false
   let runtime: RouteRuntime
@@ -78,7 +80,8 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
     ? undefined
     : { events: definition.presence !== true && definition.presence.events === true }
   const events = definition.raw === true ? undefined : definition.events
-  const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent)
+  const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent,
+    telemetry)
   host.namespaces.set(fullPath, namespace)
   host.byRoute.set(definition, namespace)
 
@@ -95,6 +98,11 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
   const first = [markRealtimeUpgrade(protocols), ...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
   route.onRequest = [...first, ...toArray(route.onRequest)]
   if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
+  // An accepted upgrade is hijacked and never reaches onResponse: whatever does was refused.
+  route.onResponse = [...toArray(route.onResponse), (_request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+    telemetry.upgradeRefused(reply.statusCode)
+    done()
+  }]
 
   const log = instance.log
   instance.route({

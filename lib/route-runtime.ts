@@ -6,6 +6,7 @@ import { notifyMessageError, runPreMessage, type MessageHooks } from './message-
 import { parseEnvelope, ProtocolFault, type InboundMessage } from './parse-envelope.js'
 import { encodeError, encodePong, encodeReply } from './protocol/envelope.js'
 import type { CompiledMessage } from './route.js'
+import type { MessageObservation, RouteTelemetry } from './telemetry.js'
 import { kOverLimit, kTake } from './symbols.js'
 import { RealtimeError, WireErrorCode, type WireErrorDetail } from './protocol/wire-errors.js'
 
@@ -36,6 +37,8 @@ export interface RouteRuntime {
   /** Whether connections keep their upgrade request after `onOpen`. */
   readonly keepRequest: boolean
   readonly limits: RouteLimits
+  /** The route's metrics and diagnostics channels. */
+  readonly telemetry: RouteTelemetry
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
   /** Answers a frame that will not be handled (over budget), with its id when it has one. */
   refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void
@@ -48,6 +51,7 @@ interface Lifecycle {
   heartbeat: HeartbeatGroup | undefined
   keepRequest: boolean
   limits: RouteLimits
+  telemetry: RouteTelemetry
 }
 
 /** What every route runtime holds: its lifecycle hooks and limits. */
@@ -58,6 +62,7 @@ abstract class BaseRouteRuntime implements RouteRuntime {
   readonly heartbeat: HeartbeatGroup | undefined
   readonly keepRequest: boolean
   readonly limits: RouteLimits
+  readonly telemetry: RouteTelemetry
 
   constructor (lifecycle: Lifecycle) {
     this.onOpen = lifecycle.onOpen
@@ -66,6 +71,7 @@ abstract class BaseRouteRuntime implements RouteRuntime {
     this.heartbeat = lifecycle.heartbeat
     this.keepRequest = lifecycle.keepRequest
     this.limits = lifecycle.limits
+    this.telemetry = lifecycle.telemetry
   }
 
   abstract handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
@@ -88,28 +94,34 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
     if (isBinary) {
       conn.send(encodeError(undefined, WireErrorCode.UNSUPPORTED_FRAME, 'Binary frames are not accepted; send JSON text frames'))
+      this.telemetry.refused(undefined, WireErrorCode.UNSUPPORTED_FRAME)
       return
     }
     const message = parseEnvelope(data.toString())
     if (message instanceof ProtocolFault) {
       conn.send(encodeError(message.id, message.code, message.message, message.details))
+      this.telemetry.refused(undefined, message.code)
       return
     }
     const { type, id } = message
     if (type === 'ping') {
       conn.send(encodePong(id))
+      this.telemetry.handled('ping')
       return
     }
     const hooks = this.#hooks ??= this.#resolveHooks()
     const compiled = this.#messages.get(type)
     if (compiled === undefined) {
       refuse(conn, hooks, message, WireErrorCode.UNKNOWN_TYPE, `Unknown message type '${type.slice(0, 64)}'`)
+      this.telemetry.refused(undefined, WireErrorCode.UNKNOWN_TYPE)
       return
     }
     if (compiled.rateLimit !== undefined) {
       const verdict = conn[kTake](type, compiled.rateLimit)
       if (verdict !== 'taken') {
         refuse(conn, hooks, message, WireErrorCode.RATE_LIMITED, `Too many '${type}' messages`)
+        this.telemetry.rateLimited(type)
+        this.telemetry.refused(type, WireErrorCode.RATE_LIMITED)
         if (verdict === 'exhausted') conn[kOverLimit]()
         return
       }
@@ -117,13 +129,17 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
     if (compiled.validator !== undefined && !compiled.validator.Check(message.data)) {
       refuse(conn, hooks, message, WireErrorCode.VALIDATION_FAILED, `Invalid data for '${type}'`,
         validationDetails(compiled, message.data))
+      this.telemetry.refused(type, WireErrorCode.VALIDATION_FAILED)
       return
     }
     if (hooks.preMessage.length === 0) {
-      dispatch(conn, compiled, hooks, message)
+      dispatch(conn, compiled, hooks, message, this.telemetry)
     } else {
-      runPreMessage(hooks.preMessage, 0, conn, message, () => { dispatch(conn, compiled, hooks, message) },
-        (err) => { fail(conn, hooks, message, err, true) })
+      runPreMessage(hooks.preMessage, 0, conn, message, () => { dispatch(conn, compiled, hooks, message, this.telemetry) },
+        (err) => {
+          fail(conn, hooks, message, err, undefined, false, true)
+          this.telemetry.refused(type, err instanceof RealtimeError ? err.code : WireErrorCode.INTERNAL)
+        })
     }
   }
 
@@ -131,6 +147,7 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
     // The id is echoed whenever it can be read: also from a frame that would be refused for its content.
     const parsed = isBinary ? undefined : parseEnvelope(data.toString())
     conn.send(encodeError(parsed?.id, code, message))
+    this.telemetry.refused(undefined, code)
   }
 }
 
@@ -147,6 +164,7 @@ export class RawRouteRuntime extends BaseRouteRuntime {
   refuseFrame (): void {}
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
+    this.telemetry.handled(undefined)
     try {
       const result = this.#onMessage(conn, data, isBinary)
       if (result instanceof Promise) result.catch((err: unknown) => logHandlerError(conn, 'onMessage', err))
@@ -166,33 +184,46 @@ function validationDetails (compiled: CompiledMessage, data: unknown): WireError
   return details
 }
 
-/** Runs the handler of a message that passed every check and hook, and answers it. */
-function dispatch (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage): void {
+/**
+ * Runs the handler of a message that passed every check and hook, and
+ * answers it. `observed` (metrics, tracing) is told once how it ended;
+ * `settled` when the handler returned a promise.
+ */
+function dispatch (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage,
+  telemetry: RouteTelemetry): void {
+  const observed = telemetry.message(conn, message.type, message.id)
   let result: unknown
   try {
-    result = compiled.handler(conn, message.data)
+    result = observed === undefined ? compiled.handler(conn, message.data) : observed.run(compiled.handler, conn, message.data)
   } catch (err) {
-    fail(conn, hooks, message, err)
+    fail(conn, hooks, message, err, observed)
     return
   }
   if (result instanceof Promise) {
-    result.then((value: unknown) => answer(conn, compiled, hooks, message, value), (err: unknown) => fail(conn, hooks, message, err))
+    result.then((value: unknown) => answer(conn, compiled, hooks, message, value, observed, true),
+      (err: unknown) => fail(conn, hooks, message, err, observed, true))
   } else {
-    answer(conn, compiled, hooks, message, result)
+    answer(conn, compiled, hooks, message, result, observed)
   }
 }
 
-function answer (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage, value: unknown): void {
+function answer (conn: AnyConnection, compiled: CompiledMessage, hooks: MessageHooks, message: InboundMessage, value: unknown,
+  observed?: MessageObservation, settled = false): void {
   const id = message.id
-  if (id === undefined || conn.closed) return
+  if (id === undefined || conn.closed) {
+    observed?.finish(undefined, settled ? { value, rejected: false } : undefined)
+    return
+  }
   let frame: string
   try {
     frame = encodeReply(id, value, compiled.stringifyReply)
   } catch (err) {
     fail(conn, hooks, message, err)
+    observed?.finish(err instanceof RealtimeError ? err.code : WireErrorCode.INTERNAL, settled ? { value, rejected: false } : undefined)
     return
   }
   conn.send(frame)
+  observed?.finish(undefined, settled ? { value, rejected: false } : undefined)
 }
 
 /** Answers a message the plugin refuses with a wire error code, and tells the onMessageError hooks. */
@@ -204,13 +235,15 @@ function refuse (conn: AnyConnection, hooks: MessageHooks, message: InboundMessa
 }
 
 /** Answers a handler's or a preMessage hook's error: a RealtimeError with its code, anything else INTERNAL (logged). */
-function fail (conn: AnyConnection, hooks: MessageHooks, message: InboundMessage, err: unknown, hook = false): void {
+function fail (conn: AnyConnection, hooks: MessageHooks, message: InboundMessage, err: unknown,
+  observed?: MessageObservation, settled = false, hook = false): void {
   if (err instanceof RealtimeError) {
     conn.send(encodeError(message.id, err.code, err.message, err.details))
   } else {
     logHandlerError(conn, message.type, err, hook ? 'realtime preMessage hook failed' : undefined)
     conn.send(encodeError(message.id, WireErrorCode.INTERNAL, 'Internal error'))
   }
+  observed?.finish(err instanceof RealtimeError ? err.code : WireErrorCode.INTERNAL, settled ? { value: err, rejected: true } : undefined)
   if (hooks.onMessageError.length > 0) {
     notifyMessageError(hooks.onMessageError, conn, message, err instanceof Error ? err : new Error(String(err)))
   }

@@ -2,6 +2,8 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { test } from 'tap'
 import { CloseCode, DEFAULTS, WireErrorCode, closeCodeAllowsReconnect, errors } from '../lib/index.js'
 import { ClientErrorCode } from '../lib/client/index.js'
+import { INSTRUMENT_LIST } from '../lib/metrics.js'
+import { CHANNELS } from '../lib/tracing.js'
 
 /*
  * Every code table and option table has one home in docs/, and is checked
@@ -113,6 +115,26 @@ test('docs/options.md documents every plugin option with its default, and no oth
 function parseLiteral (text: string): unknown {
   return JSON.parse(text.replace(/'/g, '"').replace(/([{,]\s*)(\w+):/g, '$1"$2":'))
 }
+
+test('docs/observability.md lists every metric instrument with its kind, unit and attributes, and no other', async (t) => {
+  const table = rows(section(read('docs/observability.md'), '### Instruments'))
+  const documented = table.map((cells) => /^`([^`]+)`$/.exec(cells[0]!)![1]!)
+  t.ok(INSTRUMENT_LIST.length >= 14, 'the instruments are read off lib/metrics.ts')
+  t.same(sorted(documented), sorted(INSTRUMENT_LIST.map((spec) => spec.name)))
+  for (const [name, kind, unit, attributes] of table) {
+    const spec = INSTRUMENT_LIST.find((entry) => `\`${entry.name}\`` === name)
+    if (spec === undefined) continue
+    t.equal(kind, spec.kind, `${name}: kind`)
+    t.equal(unit, `\`${spec.unit}\``, `${name}: unit`)
+    const keys = [...attributes!.matchAll(/`([^`]+)`/g)].map((match) => match[1]!)
+    t.same(sorted(keys), sorted(spec.attributes), `${name}: attributes`)
+  }
+})
+
+test('docs/observability.md lists every diagnostics channel, and no other', async (t) => {
+  const documented = names(section(read('docs/observability.md'), '## Diagnostics channels'))
+  t.same(sorted(documented), sorted(Object.values(CHANNELS)))
+})
 
 test('docs/client.md documents every client option and client error code, and no other', async (t) => {
   const client = read('docs/client.md')

@@ -1,4 +1,6 @@
+import { performance } from 'node:perf_hooks'
 import { FST_RT_BROKER_UNAVAILABLE } from '../errors.js'
+import { RedisMetrics } from './metrics.js'
 import { openClient, ready, quit, withTimeout, type RedisClient, type RedisConnection } from './connection.js'
 
 type Client = RedisClient
@@ -22,6 +24,7 @@ export class RedisPublisher {
   readonly #sharded: boolean
   readonly #timeout: number
   readonly #counters: PublishCounters
+  readonly #metrics = new RedisMetrics()
   #connected: Promise<void> | undefined
 
   constructor (connection: RedisConnection, sharded: boolean, timeout: number, counters: PublishCounters) {
@@ -50,14 +53,18 @@ export class RedisPublisher {
       this.#counters.publishFailed++
       return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
     }
+    const metrics = this.#metrics
+    const started = metrics.enabled ? performance.now() : 0
     const sent = (this.#sharded ? client.spublish(channel, message) : client.publish(channel, message)) as Promise<number>
     return withTimeout(sent, this.#timeout, `publish not answered within ${this.#timeout} ms`).then(
       (receivers) => {
         this.#counters.published++
         if (receivers === 0) this.#counters.publishedToNobody++
+        if (metrics.enabled) metrics.published(started, receivers)
       },
       (err: Error & { code?: string }) => {
         this.#counters.publishFailed++
+        if (metrics.enabled) metrics.failed(started)
         throw err.code === 'FST_RT_BROKER_UNAVAILABLE' ? err : new FST_RT_BROKER_UNAVAILABLE(err.message)
       })
   }

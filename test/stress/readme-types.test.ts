@@ -53,7 +53,7 @@ function markdownFiles (): string[] {
   return ['README.md', ...docs.map((name) => `docs/${name}`)]
 }
 
-/** A project that depends on fastify-realtime, fastify, typebox and the optional plugins the docs use, and holds the snippets. */
+/** A project that depends on fastify-realtime, fastify, typebox and the optional plugins and OpenTelemetry packages the docs use, and holds the snippets. */
 function writeProject (t: { teardown: (fn: () => void) => void }, snippets: readonly Snippet[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'rt-readme-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -61,9 +61,11 @@ function writeProject (t: { teardown: (fn: () => void) => void }, snippets: read
   const modules = join(dir, 'node_modules')
   mkdirSync(join(modules, '@fastify'), { recursive: true })
   mkdirSync(join(modules, '@types'), { recursive: true })
+  mkdirSync(join(modules, '@opentelemetry'), { recursive: true })
   // The package as installed: its own dependencies resolve next to it.
   symlinkSync(root, join(modules, 'fastify-realtime'), 'dir')
-  for (const name of ['fastify', 'typebox', '@fastify/redis', '@fastify/rate-limit', '@types/node']) {
+  for (const name of ['fastify', 'typebox', '@fastify/redis', '@fastify/rate-limit', '@types/node',
+    '@opentelemetry/api', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-prometheus']) {
     symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir')
   }
   const files: string[] = []
