@@ -4,7 +4,7 @@
 // the ratios the project targets. Options:
 //   --repeats=3            runs of each cell (median and min-max are reported)
 //   --only=echo,fanout,burst,cross,memory
-//   --peers=ws,fastify-ws,socketio,realtime
+//   --peers=ws,fastify-ws,socketio,realtime   (also: realtime-otel, with the OpenTelemetry SDK and a Prometheus exporter on)
 //   --write                puts the table into BENCHMARKS.md
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
