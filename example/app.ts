@@ -11,6 +11,8 @@ import { PAGE } from './page.js'
 export interface ExampleOptions {
   logger?: FastifyServerOptions['logger']
   realtime?: RealtimeOptions
+  /** PEM certificate and key: the app serves HTTPS and WSS instead of HTTP and WS. */
+  tls?: { cert: string | Buffer, key: string | Buffer }
 }
 
 const TEXT_BODY = Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) })
@@ -18,7 +20,11 @@ const NAME = Type.String({ minLength: 1, maxLength: 64 })
 
 /** The example application: REST and WebSocket routes on one server. */
 export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false })
+  const logger = options.logger ?? false
+  // Fastify types an HTTPS app by its server; the routes below use nothing of it.
+  const app = options.tls === undefined
+    ? Fastify({ logger })
+    : Fastify({ logger, https: options.tls }) as unknown as FastifyInstance
   await app.register(realtime, options.realtime ?? {})
 
   app.get('/health', async () => ({ ok: true }))
