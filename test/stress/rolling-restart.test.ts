@@ -202,3 +202,36 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   const firstBatch = moved.filter(({ back }) => back! - stoppedAt < releasedAt - stoppedAt).length
   t.ok(firstBatch <= CLIENTS / 2 - SQUATTERS, `before the squatters left, no more than the free places were taken (${firstBatch})`)
 })
+
+test('while app.close() drains, the documented readiness route answers 503 and liveness 200; new upgrades get 503', async (t) => {
+  // As docs/deployment.md shows it: Fastify's own 503-while-closing off, readiness from app.realtime.closing.
+  const app = Fastify({ logger: false, return503OnClosing: false })
+  t.teardown(() => app.close())
+  await app.register(realtime, { closeTimeout: 1000 })
+  app.ws(live)
+  app.get('/health', async () => ({ ok: true }))
+  app.get('/ready', async (_request, reply) => {
+    if (app.realtime.closing) return reply.code(503).send({ ready: false })
+    return { ready: true }
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  const base = `127.0.0.1:${(app.server.address() as AddressInfo).port}`
+  t.equal((await fetch(`http://${base}/ready`)).status, 200)
+
+  // A client that never answers the 1001 holds the drain open for closeTimeout.
+  const stuck = new WebSocket(`ws://${base}/live?token=stuck`)
+  t.teardown(() => stuck.terminate())
+  await once(stuck, 'open')
+  ;(stuck as unknown as { _socket: Socket })._socket.pause()
+  const closing = app.close()
+  await pollUntil(() => app.realtime.closing)
+
+  t.same([(await fetch(`http://${base}/ready`)).status, (await fetch(`http://${base}/health`)).status], [503, 200])
+  const refused = new WebSocket(`ws://${base}/live?token=late`)
+  refused.on('error', () => {})
+  const [, response] = await once(refused, 'unexpected-response') as [unknown, { statusCode: number, resume: () => void }]
+  response.resume()
+  t.equal(response.statusCode, 503)
+  await closing
+  t.equal(app.server.listening, false, 'closed once closeTimeout let the stuck client go')
+})
