@@ -20,6 +20,8 @@ export interface ExampleOptions {
    * registers) whose reader is the Prometheus exporter.
    */
   metrics?: boolean
+  /** PEM certificate and key: the app serves HTTPS and WSS instead of HTTP and WS. */
+  tls?: { cert: string | Buffer, key: string | Buffer }
 }
 
 const TEXT_BODY = Type.Object({ text: Type.String({ minLength: 1, maxLength: 2000 }) })
@@ -27,7 +29,11 @@ const NAME = Type.String({ minLength: 1, maxLength: 64 })
 
 /** The example application: REST and WebSocket routes on one server. */
 export async function buildApp (options: ExampleOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false })
+  const logger = options.logger ?? false
+  // Fastify types an HTTPS app by its server; the routes below use nothing of it.
+  const app = options.tls === undefined
+    ? Fastify({ logger })
+    : Fastify({ logger, https: options.tls }) as unknown as FastifyInstance
   // Before the plugin registers: it takes its meter then.
   const prometheus = options.metrics === true ? installPrometheus() : undefined
   // GET /asyncapi.json: the AsyncAPI 3.0 document of the WebSocket routes, from their schemas.

@@ -53,7 +53,7 @@ function markdownFiles (): string[] {
   return ['README.md', ...docs.map((name) => `docs/${name}`)]
 }
 
-/** A project that depends on fastify-realtime, fastify, typebox and the optional plugins and OpenTelemetry packages the docs use, and holds the snippets. */
+/** A project that depends on fastify-realtime, fastify, typebox, ws and the optional plugins and OpenTelemetry packages the docs use, and holds the snippets. */
 function writeProject (t: { teardown: (fn: () => void) => void }, snippets: readonly Snippet[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'rt-readme-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -64,7 +64,8 @@ function writeProject (t: { teardown: (fn: () => void) => void }, snippets: read
   mkdirSync(join(modules, '@opentelemetry'), { recursive: true })
   // The package as installed: its own dependencies resolve next to it.
   symlinkSync(root, join(modules, 'fastify-realtime'), 'dir')
-  for (const name of ['fastify', 'typebox', '@fastify/redis', '@fastify/rate-limit', '@types/node',
+  // ws: what a Node 20 app passes to the typed client (docs/deployment.md).
+  for (const name of ['fastify', 'typebox', '@fastify/redis', '@fastify/rate-limit', '@types/node', 'ws', '@types/ws',
     '@opentelemetry/api', '@opentelemetry/sdk-metrics', '@opentelemetry/exporter-prometheus']) {
     symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir')
   }
