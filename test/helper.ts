@@ -119,7 +119,14 @@ export interface ConnectOptions {
 
 /** Connects a TestClient; rejects if the upgrade is refused. Closed at teardown. */
 export async function connect (t: TestContext, app: FastifyInstance, path: string, options: ConnectOptions = {}): Promise<TestClient> {
-  const ws = new WebSocket(wsUrl(app, path), { headers: options.headers, origin: options.origin })
+  return opened(t, new WebSocket(wsUrl(app, path), { headers: options.headers, origin: options.origin }))
+}
+
+/**
+ * A TestClient on a socket the caller dialled (any URL, TLS or proxy
+ * options), once it is open; rejects if the upgrade is refused. Closed at teardown.
+ */
+export async function opened (t: TestContext, ws: WebSocket): Promise<TestClient> {
   const client = new TestClient(ws)
   t.teardown(() => { ws.terminate() })
   await new Promise<void>((resolve, reject) => {
@@ -128,6 +135,19 @@ export async function connect (t: TestContext, app: FastifyInstance, path: strin
     ws.once('error', reject)
   })
   return client
+}
+
+/** The HTTP status of an upgrade the caller dialled that must be refused; rejects if the server switched protocols. */
+export async function refusedStatus (ws: WebSocket): Promise<number> {
+  ws.on('error', () => {})
+  return new Promise((resolve, reject) => {
+    ws.once('upgrade', () => reject(new Error('switched protocols')))
+    ws.once('unexpected-response', (_req, res) => {
+      res.resume()
+      ws.terminate()
+      resolve(res.statusCode ?? 0)
+    })
+  })
 }
 
 export interface Refusal {

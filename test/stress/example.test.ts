@@ -1,7 +1,7 @@
 import { Parser } from '@asyncapi/parser'
 import { test } from 'tap'
 import WebSocket from 'ws'
-import { TestClient, type TestContext } from '../helper.js'
+import { refusedStatus, TestClient, type TestContext } from '../helper.js'
 import { startExample, type ExampleServer } from '../support/example-server.js'
 import { redisFor } from '../support/redis.js'
 
@@ -22,16 +22,7 @@ async function open (t: TestContext, server: ExampleServer, path: string, header
 }
 
 async function refusal (server: ExampleServer, path: string, headers?: Record<string, string>): Promise<number> {
-  const ws = new WebSocket(`ws://127.0.0.1:${server.port}${path}`, { headers })
-  ws.on('error', () => {})
-  return new Promise((resolve, reject) => {
-    ws.once('upgrade', () => reject(new Error('switched protocols')))
-    ws.once('unexpected-response', (_req, res) => {
-      res.resume()
-      ws.terminate()
-      resolve(res.statusCode ?? 0)
-    })
-  })
+  return refusedStatus(new WebSocket(`ws://127.0.0.1:${server.port}${path}`, { headers }))
 }
 
 async function post (server: ExampleServer, path: string, body: unknown): Promise<Response> {

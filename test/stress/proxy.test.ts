@@ -5,7 +5,7 @@ import { test } from 'tap'
 import { Type } from 'typebox'
 import WebSocket from 'ws'
 import realtime, { defineRoute, type RealtimeOptions } from '../../lib/index.js'
-import { TestClient, type TestContext } from '../helper.js'
+import { opened, refusedStatus, type TestClient, type TestContext } from '../helper.js'
 import { NGINX, startNginx, type Nginx } from '../support/nginx.js'
 
 /*
@@ -56,28 +56,11 @@ function dial (nginx: Nginx, path: string, { from = '127.0.0.2', headers, origin
 }
 
 async function open (t: TestContext, nginx: Nginx, path: string, options: Dial = {}): Promise<TestClient> {
-  const ws = dial(nginx, path, options)
-  const client = new TestClient(ws)
-  t.teardown(() => { ws.terminate() })
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve())
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)))
-    ws.once('error', reject)
-  })
-  return client
+  return opened(t, dial(nginx, path, options))
 }
 
 async function refusal (nginx: Nginx, path: string, options: Dial = {}): Promise<number> {
-  const ws = dial(nginx, path, options)
-  ws.on('error', () => {})
-  return new Promise((resolve, reject) => {
-    ws.once('upgrade', () => reject(new Error('switched protocols')))
-    ws.once('unexpected-response', (_req, res) => {
-      res.resume()
-      ws.terminate()
-      resolve(res.statusCode ?? 0)
-    })
-  })
+  return refusedStatus(dial(nginx, path, options))
 }
 
 // CI installs nginx (.ci/run); elsewhere, without it, this file says so and skips rather than failing.

@@ -11,7 +11,7 @@ import { Type } from 'typebox'
 import WebSocket from 'ws'
 import realtime, { defineRoute } from '../../lib/index.js'
 import { connect as connectClient, type WebSocketConstructor } from '../../lib/client/index.js'
-import { TestClient, type TestContext } from '../helper.js'
+import { opened, refusedStatus, type TestClient, type TestContext } from '../helper.js'
 import { startExample } from '../support/example-server.js'
 import { selfSignedCertificate, type TestCertificate } from '../support/tls.js'
 
@@ -80,29 +80,12 @@ async function https (port: number, method: string, path: string, ca: string, bo
 
 /** A `ws` client over wss:// trusting `ca`; rejects with the status of a refused upgrade. */
 async function wssClient (t: TestContext, url: string, ca: string, options: WebSocket.ClientOptions = {}): Promise<TestClient> {
-  const ws = new WebSocket(url, { ca, ...options })
-  const client = new TestClient(ws)
-  t.teardown(() => { ws.terminate() })
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', () => resolve())
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused with ${res.statusCode}`)))
-    ws.once('error', reject)
-  })
-  return client
+  return opened(t, new WebSocket(url, { ca, ...options }))
 }
 
 /** The HTTP status of a refused wss:// upgrade; rejects if the server switched protocols. */
-async function refusedStatus (url: string, ca: string): Promise<number> {
-  const ws = new WebSocket(url, { ca })
-  ws.on('error', () => {})
-  return new Promise((resolve, reject) => {
-    ws.once('upgrade', () => reject(new Error('switched protocols')))
-    ws.once('unexpected-response', (_req, res) => {
-      res.resume()
-      ws.terminate()
-      resolve(res.statusCode ?? 0)
-    })
-  })
+async function refusedWss (url: string, ca: string): Promise<number> {
+  return refusedStatus(new WebSocket(url, { ca }))
 }
 
 /** `ws`'s WebSocket trusting `ca`, shaped as the typed client's `WebSocket` option (url, protocols). */
@@ -120,8 +103,8 @@ test('wss:// with a ws client, the typed client and a REST push over https', asy
   const base = `wss://127.0.0.1:${portOf(app)}/secure`
 
   t.test('auth on upgrade: 401 for a bad token, never a 101', async (t) => {
-    t.equal(await refusedStatus(`${base}`, certificate.cert), 401)
-    t.equal(await refusedStatus(`${base}?token=nope`, certificate.cert), 401)
+    t.equal(await refusedWss(`${base}`, certificate.cert), 401)
+    t.equal(await refusedWss(`${base}?token=nope`, certificate.cert), 401)
   })
 
   t.test('a client that does not trust the certificate cannot connect', async (t) => {
@@ -225,7 +208,7 @@ test('the built example serves https and wss with TLS_CERT and TLS_KEY', async (
   // Plain HTTP on the TLS port gets no HTTP answer.
   await t.rejects(fetch(`http://127.0.0.1:${server.port}/health`))
 
-  t.equal(await refusedStatus(`wss://127.0.0.1:${server.port}/chat?token=nope`, certificate.cert), 401)
+  t.equal(await refusedWss(`wss://127.0.0.1:${server.port}/chat?token=nope`, certificate.cert), 401)
   const alice = await wssClient(t, `wss://127.0.0.1:${server.port}/chat?token=demo-alice`, certificate.cert)
   const bob = await wssClient(t, `wss://127.0.0.1:${server.port}/chat?token=demo-bob`, certificate.cert)
   await alice.request('join', { room: 'lobby' })
