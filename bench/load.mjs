@@ -18,13 +18,14 @@ function ask (what) {
   })
 }
 
-async function openMany (url, protocol, n, concurrency = 100) {
+/** Opens `n` clients (light or `ws`), `concurrency` opening at a time. */
+async function openMany (url, protocol, n, concurrency = 100, kind = 'light') {
   let next = 0
   const opened = []
   async function worker () {
     while (next < n) {
       next++
-      opened.push(await open(url, protocol))
+      opened.push(await open(url, protocol, kind))
     }
   }
   await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker))
@@ -88,38 +89,40 @@ const jobs = {
 
   /**
    * `n` members of `room`, then waits for `expected` ticks each (or the
-   * deadline): latency from the server's stamp to arrival on sampled
-   * members, deliveries, and deliveries per second from the first stamp.
+   * deadline) broadcast by the server: latency from the server's stamp to
+   * arrival on sampled members, deliveries, and deliveries per second from
+   * the first stamp.
    */
   async members ({ url, protocol, n, room, expected, sample, deadlineMs }) {
     const opened = await openMany(url, protocol, n)
     await Promise.all(opened.map((client) => client.join(room)))
-    let delivered = 0
-    let firstStamp = Infinity
-    let lastArrival = 0
-    const latencies = []
-    const total = n * expected
-    let finish
-    const finished = new Promise((resolve) => { finish = resolve })
-    opened.forEach((client, index) => {
-      const sampled = index % Math.max(1, Math.floor(n / sample)) === 0
-      client.onEvent = (frame) => {
-        const arrival = now()
-        delivered++
-        lastArrival = arrival
-        if (sampled) {
-          const { t } = eventData(protocol, frame)
-          latencies.push(arrival - t)
-          if (t < firstStamp) firstStamp = t
-        }
-        if (delivered === total) finish()
-      }
-    })
+    const counted = count(opened, protocol, expected, sample)
     await ask('members ready')
-    const timer = setTimeout(finish, deadlineMs)
-    await finished
-    clearTimeout(timer)
-    return { ...summary(latencies), delivered, expected: total, deliveriesPerSecond: delivered / ((lastArrival - firstStamp) / 1000) }
+    return counted.result(deadlineMs)
+  },
+
+  /**
+   * The same with a real `ws` client per member, the ticks sent by a
+   * publisher connection (`ticks` at `rate` per second, stamped as it sends
+   * them) that the server broadcasts to the room: latency from the
+   * publisher's stamp to arrival; the orchestrator reads the server's CPU
+   * before the first tick and after the last delivery (or the deadline).
+   */
+  async published ({ url, protocol, n, room, ticks, rate, sample, deadlineMs }) {
+    const opened = await openMany(url, protocol, n, 100, 'ws')
+    await Promise.all(opened.map((client) => client.join(room)))
+    const [publisher] = await openMany(url, protocol, 1, 1, 'ws')
+    const counted = count(opened, protocol, ticks, sample)
+    await ask('mark')
+    const start = now()
+    for (let seq = 0; seq < ticks; seq++) {
+      const wait = start + seq * 1000 / rate - now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      publisher.emit('publish', { room, seq, t: now(), text: TEXT })
+    }
+    const result = await counted.result(deadlineMs)
+    await ask('mark')
+    return result
   },
 
   /** Opens `n` idle connections: connections opened per second; they stay open until `close`. */
@@ -130,6 +133,61 @@ const jobs = {
     // The orchestrator reads the server's memory while every connection is open.
     await ask('opened')
     return { opened: n, connectionsPerSecond }
+  },
+
+  /**
+   * Opens `n` connections, `window` opening at a time, between two CPU marks
+   * of the orchestrator: connections accepted (upgraded) per second; then
+   * closes them all.
+   */
+  async accept ({ url, protocol, n, window }) {
+    await ask('mark')
+    const start = performance.now()
+    const opened = await openMany(url, protocol, n, window)
+    const acceptsPerSecond = n / ((performance.now() - start) / 1000)
+    await ask('mark')
+    for (const client of opened) client.close()
+    clients.length = 0
+    return { accepted: opened.length, acceptsPerSecond }
+  }
+}
+
+/**
+ * Counts the ticks `members` receive, `expected` each: the latency of
+ * about `sample` of them (arrival minus the tick's stamp), deliveries, and
+ * deliveries per second from the first stamp to the last arrival.
+ */
+function count (members, protocol, expected, sample) {
+  const n = members.length
+  let delivered = 0
+  let firstStamp = Infinity
+  let lastArrival = 0
+  const latencies = []
+  const total = n * expected
+  let finish
+  const finished = new Promise((resolve) => { finish = resolve })
+  members.forEach((client, index) => {
+    const sampled = index % Math.max(1, Math.floor(n / sample)) === 0
+    client.onEvent = (frame) => {
+      const arrival = now()
+      delivered++
+      lastArrival = arrival
+      if (sampled) {
+        const { t } = eventData(protocol, frame)
+        latencies.push(arrival - t)
+        if (t < firstStamp) firstStamp = t
+      }
+      if (delivered === total) finish()
+    }
+  })
+  return {
+    /** Resolves once every delivery has arrived or the deadline passed. */
+    async result (deadlineMs) {
+      const timer = setTimeout(finish, deadlineMs)
+      await finished
+      clearTimeout(timer)
+      return { ...summary(latencies), delivered, expected: total, deliveriesPerSecond: delivered / ((lastArrival - firstStamp) / 1000) }
+    }
   }
 }
 

@@ -14,7 +14,9 @@ const METRICS = {
   delivered: ['delivered', (v) => `${(v * 100).toFixed(1)} %`],
   connectionsPerSecond: ['connections/s', (v) => Math.round(v).toLocaleString('en-US')],
   heapPerConnection: ['heap KB/conn', (v) => (v / 1024).toFixed(2)],
-  rssPerConnection: ['RSS KB/conn', (v) => (v / 1024).toFixed(2)]
+  rssPerConnection: ['RSS KB/conn', (v) => (v / 1024).toFixed(2)],
+  acceptsPerSecond: ['accepted/s', (v) => Math.round(v).toLocaleString('en-US')],
+  cpuPerAccept: ['server CPU µs/accepted conn', (v) => v.toFixed(1)]
 }
 
 function cell (metric, { median, min, max }) {
@@ -62,6 +64,8 @@ function ratios (results) {
     ...crossRows(10).slice(0, 2),
     ['idle connection: heap, fastify-realtime / raw ws', 'idle', 'realtime', 'ws', 'heapPerConnection', '≤', 1.2],
     ['idle connection: RSS, fastify-realtime / socket.io', 'idle', 'realtime', 'socketio', 'rssPerConnection', '≤', 0.6],
+    ['accept rate: server CPU per accepted connection, fastify-realtime / raw ws', 'accept rate', 'realtime', 'ws', 'cpuPerAccept'],
+    ['ws-client fan-out N=1000: server CPU per delivery, fastify-realtime / raw ws', 'ws-client fan-out', 'realtime', 'ws', 'cpuPerDelivery'],
     ...crossRows(1000).slice(2),
     ...crossRows(10).slice(2)
   ]

@@ -3,7 +3,15 @@
 // another, all on 127.0.0.1. Prints a table, one JSON line per result, and
 // the ratios the project targets. Options:
 //   --repeats=3            runs of each cell (median and min-max are reported)
-//   --only=echo,fanout,burst,cross,memory
+//   --only=echo,fanout,fanout-ws,burst,cross,memory,accept   the cells to run (all by default):
+//                          echo       echo latency (p50, p99; 1 connection) and echo throughput
+//                          fanout     steady fan-out N=1,000 at 50/s and N=5,000 at 10/s, broadcast by the server
+//                          fanout-ws  steady fan-out N=1,000 at 50/s with a real `ws` client per member,
+//                                     sent by a publisher connection the route emits to the room for
+//                          burst      burst fan-out N=1,000, 200 back to back
+//                          cross      cross-instance fan-out through redis-server (ws, socketio, realtime)
+//                          memory     5,000 idle connections: heap and RSS per connection
+//                          accept     5,000 connections opened 100 at a time: accepted/s, server CPU per accept
 //   --peers=ws,fastify-ws,socketio,realtime   (also: realtime-otel, with the OpenTelemetry SDK and a Prometheus exporter on)
 //   --write                puts the table into BENCHMARKS.md
 import { fork } from 'node:child_process'
@@ -18,7 +26,7 @@ const args = Object.fromEntries(process.argv.slice(2).map((arg) => {
   return [key, value ?? true]
 }))
 const REPEATS = Number(args.repeats ?? 3)
-const ONLY = new Set(String(args.only ?? 'echo,fanout,burst,cross,memory').split(','))
+const ONLY = new Set(String(args.only ?? 'echo,fanout,fanout-ws,burst,cross,memory,accept').split(','))
 const PEERS = String(args.peers ?? 'ws,fastify-ws,socketio,realtime').split(',')
 const SERVER = fileURLToPath(new URL('./server.mjs', import.meta.url))
 const LOAD = fileURLToPath(new URL('./load.mjs', import.meta.url))
@@ -151,6 +159,25 @@ const scenarios = [
     }
   })),
   {
+    name: 'ws-client fan-out N=1000, 200 broadcasts at 50/s sent by a publisher connection',
+    key: 'fanout-ws',
+    peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const marks = []
+        const result = await runJob('published', {
+          url: server.url, protocol: server.protocol, n: 1000, room: 'bench', ticks: 200, rate: 50, sample: 100, deadlineMs: 60_000
+        }, async () => { marks.push(await server.cpu()) })
+        return {
+          p50: result.p50,
+          p99: result.p99,
+          cpuPerDelivery: (marks[1] - marks[0]) / result.delivered,
+          delivered: result.delivered / result.expected
+        }
+      })
+    }
+  },
+  {
     name: 'burst fan-out N=1000, 200 back to back',
     key: 'burst',
     peers: PEERS,
@@ -186,6 +213,19 @@ const scenarios = [
           heapPerConnection: (after.heapUsed - before.heapUsed) / 5000,
           rssPerConnection: (after.rss - before.rss) / 5000
         }
+      })
+    }
+  },
+  {
+    name: 'accept rate: 5000 connections, 100 opening at a time',
+    key: 'accept',
+    peers: PEERS,
+    async cell (peer) {
+      return withServers(peer, 1, undefined, async (server) => {
+        const marks = []
+        const result = await runJob('accept', { url: server.url, protocol: server.protocol, n: 5000, window: 100 },
+          async () => { marks.push(await server.cpu()) })
+        return { acceptsPerSecond: result.acceptsPerSecond, cpuPerAccept: (marks[1] - marks[0]) / result.accepted }
       })
     }
   }

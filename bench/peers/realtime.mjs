@@ -1,5 +1,6 @@
 // Peer: fastify-realtime, in memory or with Redis (REDIS_URL): a typed,
-// validated echo handler with a reply, rooms, and emits from the server.
+// validated echo handler with a reply, rooms, emits from the server, and a
+// `publish` message whose handler emits to a room.
 import Fastify from 'fastify'
 import { Type } from 'typebox'
 import realtime from '../../dist/lib/index.js'
@@ -17,6 +18,11 @@ export async function start ({ redisUrl } = {}) {
       join: {
         data: Type.Object({ room: Type.String({ maxLength: 64 }) }),
         handler: async (conn, { room }) => { await conn.join(room) }
+      },
+      // A tick from a client, emitted to the room (the publisher is not a member).
+      publish: {
+        data: Type.Object({ room: Type.String({ maxLength: 64 }), seq: Type.Integer(), t: Type.Number(), text: Type.String({ maxLength: 200 }) }),
+        handler: async (conn, { room, seq, t, text }) => { await conn.to(room).emit('tick', { seq, t, text }) }
       }
     },
     events: { tick: Type.Object({ seq: Type.Integer(), t: Type.Number(), text: Type.String() }) }

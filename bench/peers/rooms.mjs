@@ -39,9 +39,11 @@ export class Rooms {
 
 /**
  * One connection of a raw peer: untyped JSON echo and join, answered in the
- * same envelope fastify-realtime speaks, so one load generator drives all.
+ * same envelope fastify-realtime speaks, so one load generator drives all;
+ * and `publish`, a tick from a client that `broadcast(room, type, data)`
+ * sends to the room.
  */
-export function serveEnvelope (socket, rooms) {
+export function serveEnvelope (socket, rooms, broadcast = (room, type, data) => rooms.broadcast(room, type, data)) {
   const joined = new Set()
   socket.on('message', (raw) => {
     const message = JSON.parse(raw)
@@ -50,6 +52,9 @@ export function serveEnvelope (socket, rooms) {
     } else if (message.type === 'join') {
       joined.add(message.data.room)
       rooms.join(message.data.room, socket).then(() => socket.send(JSON.stringify({ type: 'reply', id: message.id, data: null })))
+    } else if (message.type === 'publish') {
+      const { room, seq, t, text } = message.data
+      broadcast(room, 'tick', { seq, t, text })
     }
   })
   socket.on('close', () => rooms.leaveAll(socket, joined))

@@ -24,6 +24,7 @@ export async function start ({ redisUrl } = {}) {
       socket.join(room)
       ack()
     })
+    socket.on('publish', ({ room, seq, t, text }) => { io.to(room).emit('tick', { seq, t, text }) })
   })
   http.listen(0, '127.0.0.1')
   await once(http, 'listening')

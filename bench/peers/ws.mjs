@@ -27,7 +27,7 @@ export async function start ({ redisUrl } = {}) {
       pub.publish(`room:${room}`, frame)
     }
   }
-  wss.on('connection', (socket) => serveEnvelope(socket, rooms))
+  wss.on('connection', (socket) => serveEnvelope(socket, rooms, (room, type, data) => broadcast(room, type, data)))
   return {
     port: wss.address().port,
     path: '/',
