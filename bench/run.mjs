@@ -6,8 +6,8 @@
 //   --only=echo,fanout,fanout-ws,burst,cross,memory,accept   the cells to run (all by default):
 //                          echo       echo latency (p50, p99; 1 connection) and echo throughput
 //                          fanout     steady fan-out N=1,000 at 50/s and N=5,000 at 10/s, broadcast by the server
-//                          fanout-ws  steady fan-out N=1,000 at 50/s with a real `ws` client per member,
-//                                     sent by a publisher connection the route emits to the room for
+//                          fanout-ws  steady fan-out N=1,000 at 50/s with a real `ws` client per member, the
+//                                     ticks sent by a publisher connection and sent on to the room by the server
 //                          burst      burst fan-out N=1,000, 200 back to back
 //                          cross      cross-instance fan-out through redis-server (ws, socketio, realtime)
 //                          memory     5,000 idle connections: heap and RSS per connection
