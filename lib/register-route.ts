@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import type { WebSocket } from 'ws'
 import { checkOrigin } from './admission.js'
-import { FST_RT_INVALID_OPTION } from './errors.js'
+import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import type { HookRegistry } from './message-hooks.js'
 import { Namespace } from './namespace.js'
@@ -80,6 +80,10 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
     ? undefined
     : { events: definition.presence !== true && definition.presence.events === true }
   const events = definition.raw === true ? undefined : definition.events
+  // With presence events on, the plugin itself sends `presence`: a route's own event of that name would be misread.
+  if (presence?.events === true && events !== undefined && Object.hasOwn(events, 'presence')) {
+    throw new FST_RT_RESERVED_EVENT('presence')
+  }
   const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent,
     telemetry)
   host.namespaces.set(fullPath, namespace)

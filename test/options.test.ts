@@ -163,5 +163,8 @@ test('a route cannot declare an event named like a protocol frame or a client ev
     const route = defineRoute({ path: '/value-events', events: { state: Type.String() } })
     t.throws(() => app.ws(route), { code: 'FST_RT_RESERVED_EVENT' }, 'a route value too')
     app.ws('/fine', { events: { said: Type.String() } })
+    t.throws(() => app.ws('/own-presence', { presence: { events: true }, events: { presence: Type.String() } }),
+      { code: 'FST_RT_RESERVED_EVENT', message: /'presence'/ }, 'presence, where the plugin sends presence events')
+    app.ws('/presence-without-events', { presence: true, events: { presence: Type.String() } })
   })
 })
