@@ -33,8 +33,6 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   readonly userId: string | undefined
   /** The underlying `ws` socket, for what this class does not cover. */
   readonly socket: WebSocket
-  /** A child of the route's logger bound to `reqId` (the upgrade's), `connectionId`, `namespace` and `userId`. */
-  readonly log: FastifyBaseLogger
 
   /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
   [kAlive] = true
@@ -50,6 +48,9 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   #dropped = 0
   #slowClosed = false
   #expiry: NodeJS.Timeout | undefined
+  readonly #routeLog: FastifyBaseLogger
+  readonly #reqId: string
+  #log: FastifyBaseLogger | undefined
 
   /** @internal */
   constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,
@@ -65,7 +66,18 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     this.ip = request.ip ?? '127.0.0.1'
     this.user = (request as { user?: unknown }).user as U
     this.userId = userId
-    this.log = log
+    this.#routeLog = log
+    this.#reqId = request.id
+  }
+
+  /**
+   * A child of the route's logger bound to `reqId` (the upgrade's),
+   * `connectionId`, `namespace` and `userId`. Made at first use: most
+   * connections never log, and a child logger costs every accept.
+   */
+  get log (): FastifyBaseLogger {
+    this.#log ??= this.#routeLog.child({ reqId: this.#reqId, connectionId: this.id, namespace: this.namespace.path, userId: this.userId })
+    return this.#log
   }
 
   /**

@@ -131,9 +131,7 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     }
     const userId = this.options.userId((request as { user?: unknown }).user)
     const id = `${this.instanceId}.${(++this.#sequence).toString(36)}`
-    // Every line a connection logs says whose it is, and which upgrade request it came from.
-    const connLog = log.child({ reqId: request.id, connectionId: id, namespace: namespace.path, userId })
-    const conn = new Connection(id, namespace, runtime, socket, request, userId, connLog)
+    const conn = new Connection(id, namespace, runtime, socket, request, userId, log)
     attachSocket(socket, conn)
     this.admission.add(conn)
     runtime.telemetry.opened(conn)
