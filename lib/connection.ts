@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
 import { BroadcastOperator } from './broadcast.js'
-import { writeFrame } from './broadcast-frame.js'
+import { payloadOf, writeFrame, writeText } from './broadcast-frame.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { Namespace } from './namespace.js'
 import { TokenBucket, type RateVerdict, type ResolvedRateLimit } from './rate-limit.js'
@@ -177,7 +177,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
    * frame. Dropped once closed, and subject to the slow-consumer policy.
    */
   send (data: string | Buffer): void {
-    if (this.#writable()) this.socket.send(data)
+    if (!this.#writable()) return
+    if (typeof data !== 'string' || !writeText(this.socket, data)) this.socket.send(data)
   }
 
   /** Whether a frame may go out now; applies the slow-consumer policy when the client is behind. */
@@ -241,13 +242,10 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     this.socket.terminate()
   }
 
-  /**
-   * @internal a message encoded once for many recipients: `framed` is its
-   * WebSocket frame (see broadcast-frame.ts), `payload` the fallback
-   */
-  [kSendFrame] (payload: Buffer, framed: Buffer | undefined): void {
+  /** @internal a message encoded and framed once for many recipients (see broadcast-frame.ts) */
+  [kSendFrame] (framed: Buffer): void {
     if (!this.#writable()) return
-    if (framed === undefined || !writeFrame(this.socket, framed)) this.socket.send(payload, { binary: false })
+    if (!writeFrame(this.socket, framed)) this.socket.send(payloadOf(framed), { binary: false })
   }
 
   /**

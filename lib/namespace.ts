@@ -243,16 +243,12 @@ export class Namespace<E extends EventMap = EventMap> {
       targets = union
     }
     // Encoded and framed once for every recipient (broadcast-frame.ts).
-    let payload: Buffer | undefined
     let framed: Buffer | undefined
     let delivered = 0
     for (const conn of targets) {
       if (except.length !== 0 && except.includes(conn.id)) continue
-      if (payload === undefined) {
-        payload = typeof packet.frame === 'string' ? Buffer.from(packet.frame) : packet.frame
-        framed = textFrame(payload)
-      }
-      conn[kSendFrame](payload, framed)
+      framed ??= textFrame(packet.frame)
+      conn[kSendFrame](framed)
       delivered++
     }
     // One recording per broadcast, whatever the number of recipients.
