@@ -46,6 +46,11 @@ export class Admission {
     this.#enabled = limits.maxConnections > 0 || limits.maxConnectionsPerIp > 0 || limits.maxConnectionsPerUser > 0
   }
 
+  /** Whether any cap is set: without one, no upgrade needs a place checked or reserved. */
+  get enabled (): boolean {
+    return this.#enabled
+  }
+
   /** A connection opened: listed for userConnections() (its place was reserved at the upgrade). */
   add (conn: AnyConnection): void {
     if (conn.userId === undefined) return

@@ -11,7 +11,7 @@ import { HookRegistry } from './message-hooks.js'
 import { contextView, Realtime } from './realtime.js'
 import { registerRoute } from './register-route.js'
 import type { RouteWithPath } from './route.js'
-import { clearUpgradeTimer, installUpgradeGuard, restoreRedactedUrl } from './upgrade-guard.js'
+import { clearUpgradeTimer, installUpgradeGuard, releaseAnsweredUpgrade, restoreRedactedUrl } from './upgrade-guard.js'
 import './types.js'
 import { resolveOptions } from './validate-options.js'
 import { markPlainRoute, releasePlainUpgrade, websocketPluginOptions } from './websocket-compat.js'
@@ -80,6 +80,7 @@ async function realtimePlugin (fastify: FastifyInstance, opts: RealtimeOptions):
     })
   }
   fastify.websocketServer.on('connection', (_socket, request) => { clearUpgradeTimer(request) })
+  if (options.upgradeTimeout > 0) fastify.addHook('onResponse', releaseAnsweredUpgrade)
 
   // Ours closes the plugin's connections then, when the plugin registered @fastify/websocket.
   if (!ownsServer) {

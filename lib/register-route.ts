@@ -99,7 +99,8 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
   // Cheap refusals first (origin, capacity), before the route's own hooks; the
   // per-user cap last, once the auth hooks have put the user on the request.
   // The mark that tells this upgrade from a plain @fastify/websocket one comes first of all.
-  const first = [markRealtimeUpgrade(protocols), ...(origins === '*' ? [] : [checkOrigin(origins)]), host.admission.checkCapacity]
+  const first = [markRealtimeUpgrade(protocols), ...(origins === '*' ? [] : [checkOrigin(origins)]),
+    ...(host.admission.enabled ? [host.admission.checkCapacity] : [])]
   route.onRequest = [...first, ...toArray(route.onRequest)]
   if (options.maxConnectionsPerUser > 0) route.preHandler = [...toArray(route.preHandler), host.admission.checkUserCapacity]
   // An accepted upgrade is hijacked and never reaches onResponse: whatever does was refused.

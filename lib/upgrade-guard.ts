@@ -1,5 +1,6 @@
 import { STATUS_CODES, type IncomingMessage, type Server } from 'node:http'
 import type { Duplex } from 'node:stream'
+import { performance } from 'node:perf_hooks'
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { FST_RT_CLOSING, FST_RT_UPGRADE_TIMEOUT } from './errors.js'
 import { closeInjectedStreamOnEnd } from './inject.js'
@@ -13,8 +14,16 @@ import { kOriginalUrl, kUpgradeTimer } from './symbols.js'
  */
 
 type UpgradeRequest = IncomingMessage & {
-  [kUpgradeTimer]?: { timer: NodeJS.Timeout, socket: Duplex, onClose: () => void }
+  [kUpgradeTimer]?: Deadline
   [kOriginalUrl]?: string
+}
+
+/** An upgrade's deadline, listed in its guard's queue until the upgrade is done or refused. */
+interface Deadline {
+  readonly at: number
+  readonly request: UpgradeRequest
+  readonly socket: Duplex
+  readonly queue: Set<Deadline>
 }
 
 const REDACTED = '[REDACTED]'
@@ -31,6 +40,29 @@ export interface UpgradeGuardOptions {
 export function installUpgradeGuard (server: Server, options: UpgradeGuardOptions): () => void {
   const { upgradeTimeout, redactQueryParams, log } = options
   const redact = redactQueryParams.length > 0 ? new Set(redactQueryParams) : undefined
+  // Every upgrade has the same timeout, so deadlines come due in the order
+  // they were set: one queue and one timer for all of them, not a timer
+  // and a 'close' listener per upgrade. An upgrade whose client leaves
+  // during the hooks stays listed until its deadline, then is skipped.
+  const queue = new Set<Deadline>()
+  let timer: NodeJS.Timeout | undefined
+
+  function expire (): void {
+    timer = undefined
+    const now = performance.now()
+    for (const deadline of queue) {
+      if (deadline.at > now) {
+        arm(deadline.at - now)
+        return
+      }
+      refuseUpgrade(deadline, log)
+    }
+  }
+
+  function arm (ms: number): void {
+    timer = setTimeout(expire, Math.max(1, Math.ceil(ms)))
+    timer.unref()
+  }
 
   function onUpgrade (request: UpgradeRequest, socket: Duplex): void {
     closeInjectedStreamOnEnd(request, socket)
@@ -42,15 +74,20 @@ export function installUpgradeGuard (server: Server, options: UpgradeGuardOption
     }
     if (redact !== undefined) redactUrl(request, redact)
     if (upgradeTimeout === 0) return
-    const timer = setTimeout(refuseUpgrade, upgradeTimeout, request, socket, log)
-    timer.unref()
-    const onClose = (): void => { clearUpgradeTimer(request) }
-    request[kUpgradeTimer] = { timer, socket, onClose }
-    socket.once('close', onClose)
+    const deadline: Deadline = { at: performance.now() + upgradeTimeout, request, socket, queue }
+    request[kUpgradeTimer] = deadline
+    queue.add(deadline)
+    if (timer === undefined) arm(upgradeTimeout)
   }
 
   server.prependListener('upgrade', onUpgrade)
-  return () => { server.removeListener('upgrade', onUpgrade) }
+  return () => {
+    server.removeListener('upgrade', onUpgrade)
+    clearTimeout(timer)
+    timer = undefined
+    for (const deadline of queue) deadline.request[kUpgradeTimer] = undefined
+    queue.clear()
+  }
 }
 
 /** The upgrade went through (or was answered): stop its deadline and let go of the request. */
@@ -59,12 +96,21 @@ export function clearUpgradeTimer (request: IncomingMessage): void {
   const deadline = upgrade[kUpgradeTimer]
   if (deadline === undefined) return
   upgrade[kUpgradeTimer] = undefined
-  clearTimeout(deadline.timer)
-  // The listener holds the request; left on a long-lived socket it would keep it alive.
-  deadline.socket.off('close', deadline.onClose)
+  deadline.queue.delete(deadline)
 }
 
-function refuseUpgrade (request: UpgradeRequest, socket: Duplex, log: FastifyBaseLogger): void {
+/**
+ * onResponse, every request: an upgrade answered with a status (refused by
+ * a hook, or routed nowhere) is done; its deadline goes at once rather
+ * than holding the request until it comes due.
+ */
+export function releaseAnsweredUpgrade (request: FastifyRequest, _reply: unknown, done: () => void): void {
+  if ((request.raw as UpgradeRequest)[kUpgradeTimer] !== undefined) clearUpgradeTimer(request.raw)
+  done()
+}
+
+function refuseUpgrade (deadline: Deadline, log: FastifyBaseLogger): void {
+  const { request, socket } = deadline
   clearUpgradeTimer(request)
   if (socket.destroyed) return
   log.warn({ url: request.url }, 'realtime upgrade timed out in its hooks; refused with 503')
