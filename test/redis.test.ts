@@ -242,3 +242,30 @@ test('closing Redis-backed instances leaves no timer, connection or subscription
   t.equal(String(await redis.command('CLIENT', 'LIST')).trim().split('\n').length, 1, 'only the probe is connected')
   t.same(await redis.command('KEYS', '*'), [], 'no presence entry left')
 })
+
+test('the publishes of one tick leave in one write, in order; a lone one leaves at once', async (t) => {
+  const redis = await redisFor(t)
+  const client = new Redis(redis.url)
+  t.teardown(() => client.disconnect())
+  const a = await chatInstance(t, client)
+  const b = await chatInstance(t, redis.url)
+  const onB = await member(t, b, 'bob', ['room'])
+  // Count the system-call-level writes of the publishing connection's stream.
+  const stream = client.stream as unknown as { _write: (...args: unknown[]) => void, _writev: (...args: unknown[]) => void }
+  const writes = { single: 0, batched: 0 }
+  const write = stream._write.bind(stream)
+  const writev = stream._writev.bind(stream)
+  stream._write = (...args) => { writes.single++; write(...args) }
+  stream._writev = (...args) => { writes.batched++; writev(...args) }
+  t.teardown(() => { stream._write = write; stream._writev = writev })
+
+  const chat = a.realtime.namespace('/chat')
+  await Promise.all(Array.from({ length: 50 }, (_, i) => chat.to('room').emit('seq', i)))
+  for (let i = 0; i < 50; i++) t.same(await onB.next(), { type: 'seq', data: i })
+  t.same(writes, { single: 0, batched: 1 }, '50 publishes, one write')
+
+  await chat.to('room').emit('seq', 50)
+  t.same(await onB.next(), { type: 'seq', data: 50 })
+  t.same(writes, { single: 1, batched: 1 }, 'a lone publish: one plain write')
+  t.equal(a.realtime.broker.stats?.published, 51, 'every publish answered and counted')
+})
