@@ -312,5 +312,7 @@ export const DEFAULTS = {
   publishTimeout: 2_000,
   redisReadyTimeout: 10_000,
   redisHealthCheckInterval: 5_000,
-  presenceTtl: 30_000
+  presenceTtl: 30_000,
+  recoveryWindow: 120_000,
+  recoveryMaxEvents: 10_000
 } as const

@@ -27,7 +27,9 @@ export const CloseCode = {
   /** The session ended (`conn.expireAt()` reached): reconnect only with fresh credentials. */
   SESSION_EXPIRED: 4401,
   /** Every connection of a user was closed by `disconnectUser()` (logout, ban). Do not reconnect with the same credentials. */
-  DISCONNECTED: 4403
+  DISCONNECTED: 4403,
+  /** The session was resumed by a newer connection (route option `recovery`): this one is stale. Do not reconnect. */
+  SESSION_RESUMED: 4409
 } as const
 
 export type CloseCode = typeof CloseCode[keyof typeof CloseCode]
