@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from 'fastify'
 import { RESOLVED, type Broker, type BroadcastPacket } from './broker.js'
 import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 import { textFrame } from './broadcast-frame.js'
@@ -8,6 +9,7 @@ import {
   type History, type HistoryOptions, type ResumeOutcome, type SequencedPacket
 } from './history.js'
 import type { PresenceEntry, PresenceEvent, PresenceStore } from './presence.js'
+import { CloseCode } from './protocol/close-codes.js'
 import { encodeEvent } from './protocol/envelope.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
 import { encodeAnyEvent, type EventEncoder } from './serialize.js'
@@ -22,6 +24,7 @@ const NO_ROOMS: ReadonlySet<string> = new Set()
 /** What a namespace needs from the plugin around it. */
 export interface NamespaceHost {
   readonly broker: Broker
+  readonly log: FastifyBaseLogger
   readonly presence: PresenceStore
   /** Logs a failed publish that nobody awaited. */
   publishFailed (namespace: string, err: unknown): void
@@ -64,6 +67,8 @@ export class Namespace<E extends EventMap = EventMap> {
   // While connections resume, the sequenced packets that arrive, for them to pick from.
   #held: SequencedPacket[] = []
   #resuming = 0
+  // The last position delivered here; the next must follow it, or this instance missed some.
+  #lastSeq = 0
 
   /** @internal */
   constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined,
@@ -152,6 +157,8 @@ export class Namespace<E extends EventMap = EventMap> {
   [kAdd] (conn: Connection<E, any>): Promise<void> | undefined {
     this.#connections.set(conn.id, conn)
     if (this.#connections.size === 1) {
+      // The namespace's traffic starts again here, from wherever the history is now.
+      this.#lastSeq = 0
       this.#ready = this.#host.broker.namespaceCreated(this.path)
     }
     return this.#ready === RESOLVED ? undefined : this.#ready
@@ -173,6 +180,7 @@ export class Namespace<E extends EventMap = EventMap> {
     if (conn.sessionId !== undefined && !conn[kResuming]) this.#history.closed(conn, rooms ?? NO_ROOMS)
     if (this.#connections.size === 0) {
       this.#ready = undefined
+      this.#lastSeq = 0
       this.#host.broker.namespaceEmptied(this.path)
     }
     this.#host.connectionRemoved(conn)
@@ -287,6 +295,20 @@ export class Namespace<E extends EventMap = EventMap> {
     }
   }
 
+  /**
+   * Events of the history never reached this instance (its subscriber was
+   * cut off from Redis, or Redis restarted with a new epoch): its clients
+   * would have a gap nobody told them of. They are closed with 4002 and
+   * come back with a resume, which replays what they missed or says it cannot.
+   */
+  #missed (last: number, next: number): void {
+    this.#host.log.warn({ namespace: this.path, last, next, connections: this.#connections.size },
+      'realtime missed events of a recovery history; clients are asked to resume')
+    for (const conn of this.#connections.values()) {
+      if (!conn[kResuming]) conn.close(CloseCode.RESUME_NEEDED, 'missed events, resume')
+    }
+  }
+
   /** @internal writes what the history has pending */
   [kHistoryClosed] (): Promise<void> {
     return this.#store === undefined ? RESOLVED : this.#store.close()
@@ -348,7 +370,12 @@ export class Namespace<E extends EventMap = EventMap> {
   [kDeliver] (packet: BroadcastPacket, local = false): number {
     const { rooms, except } = packet
     const resuming = this.#resuming
-    if (resuming !== 0 && (packet as SequencedPacket).seq !== undefined) this.#held.push(packet as SequencedPacket)
+    const seq = packet.seq
+    if (seq !== undefined && this.#connections.size !== 0) {
+      if (seq !== this.#lastSeq + 1 && this.#lastSeq !== 0) this.#missed(this.#lastSeq, seq)
+      this.#lastSeq = seq
+      if (resuming !== 0) this.#held.push(packet as SequencedPacket)
+    }
     let targets: Iterable<Connection<E, any>>
     if (rooms.length === 0) {
       targets = this.#connections.values()

@@ -312,7 +312,8 @@ export const DEFAULTS = {
   publishTimeout: 2_000,
   redisReadyTimeout: 10_000,
   redisHealthCheckInterval: 5_000,
-  presenceTtl: 30_000,
-  recoveryWindow: 120_000,
-  recoveryMaxEvents: 10_000
+  presenceTtl: 30_000
 } as const
+
+/** Defaults of the route option `recovery` (docs/recovery.md). */
+export const RECOVERY_DEFAULTS = { window: 120_000, maxEvents: 10_000 } as const

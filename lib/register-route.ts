@@ -4,6 +4,7 @@ import { checkOrigin } from './admission.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import type { HookRegistry } from './message-hooks.js'
+import { LocalBroker } from './local-broker.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
@@ -88,6 +89,9 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
     throw new FST_RT_INVALID_OPTION(`${fullPath} recovery`, 'left out: a raw route has no session frame')
   }
   const recovery = definition.raw === true ? undefined : resolveRecovery(`${fullPath} recovery`, definition.recovery)
+  if (recovery !== undefined && host.broker.createHistory === undefined && !(host.broker instanceof LocalBroker)) {
+    throw new FST_RT_INVALID_OPTION(`${fullPath} recovery`, `left out: the ${host.broker.kind} broker has no createHistory()`)
+  }
   const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent,
     telemetry, recovery)
   host.namespaces.set(fullPath, namespace)

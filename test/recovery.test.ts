@@ -8,6 +8,7 @@ import { liveRoute } from './fixtures/live-route.js'
 import { redisFor } from './support/redis.js'
 import { Redis } from 'ioredis'
 import type { RecoveryOptions } from '../lib/index.js'
+import { RealtimeEmitter } from '../lib/redis/index.js'
 
 /*
  * Session recovery (route option `recovery`) as a bare `ws` client sees it:
@@ -239,3 +240,45 @@ async function redisKeys (url: string, pattern: string): Promise<string[]> {
     await client.quit()
   }
 }
+
+test('redis: a RealtimeEmitter told the route has recovery appends to the history: live with a pos, and replayed on resume', async (t) => {
+  const redis = await redisFor(t)
+  const app = await redisApp(t, redis.url)
+  const emitter = new RealtimeEmitter({ redis: redis.url })
+  t.teardown(() => emitter.close())
+  const live = emitter.namespace('/live', { recovery: { maxEvents: 2_000 } })
+  const ann = await liveMember(t, app, 'ann', ['r1'])
+  await live.to('r1').emit('update', { room: 'r1', seq: 1, text: 'from a worker' })
+  const seen = await ann.client.next()
+  t.match(seen, { type: 'update', pos: /-1$/, data: { seq: 1 } })
+  ann.client.ws.terminate()
+  await live.to('r1').emit('update', { room: 'r1', seq: 2, text: 'missed' })
+  await app.realtime.namespace('/live').to('r1').emit('update', { room: 'r1', seq: 3, text: 'missed too' })
+  const back = await liveMember(t, app, 'ann', [], resumeQuery(ann.id, seen.pos))
+  t.equal(back.recovered, true)
+  await live.to('r1').emit('update', { room: 'r1', seq: 4, text: 'live' })
+  t.same(await seqsUntil(t, back.client, 4), [2, 3, 4])
+})
+
+test('redis: an instance whose subscriber missed events closes its clients with 4002, and their resume fills the gap', async (t) => {
+  const redis = await redisFor(t)
+  const a = await redisApp(t, redis.url)
+  const emitter = new RealtimeEmitter({ redis: redis.url })
+  t.teardown(() => emitter.close())
+  const live = emitter.namespace('/live', { recovery: { maxEvents: 2_000 } })
+  const ann = await liveMember(t, a, 'ann', ['r1'])
+  await live.to('r1').emit('update', { room: 'r1', seq: 1, text: 'seen' })
+  const seen = await ann.client.next()
+  const admin = await redisClient(t, redis.url)
+  const down = once(a.realtime, 'broker:down')
+  await admin.call('CLIENT', 'KILL', 'TYPE', 'pubsub')
+  await down
+  // Published while A's subscriber is away: A never hears of these.
+  for (let seq = 2; seq <= 11; seq++) await live.to('r1').emit('update', { room: 'r1', seq, text: 'missed by A' })
+  await once(a.realtime, 'broker:up')
+  await live.to('r1').emit('update', { room: 'r1', seq: 12, text: 'after the gap' })
+  t.same(await ann.client.closed, { code: 4002, reason: 'missed events, resume' }, 'told, not left with a silent gap')
+  const back = await liveMember(t, a, 'ann', [], resumeQuery(ann.id, seen.pos))
+  t.equal(back.recovered, true)
+  t.same(await seqsUntil(t, back.client, 12), range(2, 12), 'the resume fills the gap, once, in order')
+})

@@ -157,11 +157,7 @@ export class RedisHistory implements History {
   append (packet: BroadcastPacket): Promise<void> {
     const options = this.#options
     if (!options.up()) return Promise.reject(new FST_RT_BROKER_UNAVAILABLE('Redis is not connected'))
-    const header = historyHeader(options.instanceId, packet)
-    const frame = typeof packet.frame === 'string' ? packet.frame : packet.frame.toString()
-    const done = append.run(options.client, [this.#meta, this.#log],
-      [newEpoch(), options.maxEvents, options.channel, header, frame.slice(1), options.sharded ? 'SPUBLISH' : 'PUBLISH'])
-    return withTimeout(done, options.timeout, `history append not answered within ${options.timeout} ms`).then(noop, unavailable)
+    return appendToHistory(options, packet)
   }
 
   opened (session: SessionHolder, start = ''): void {
@@ -263,6 +259,26 @@ export class RedisHistory implements History {
       options.log.warn({ err: (failed as PromiseRejectedResult).reason, namespace: options.namespace }, 'realtime could not save sessions; they will not be resumable')
     }
   }
+}
+
+/** What appending to a namespace's history takes: the servers' and an emitter's. */
+export interface AppendOptions {
+  readonly client: RedisClient
+  readonly channel: string
+  readonly instanceId: string
+  readonly maxEvents: number
+  readonly sharded: boolean
+  readonly timeout: number
+}
+
+/** Appends a broadcast to its namespace's history and publishes it with its position (the script above). */
+export function appendToHistory (options: AppendOptions, packet: BroadcastPacket): Promise<void> {
+  const tag = `{${options.channel}}`
+  const header = historyHeader(options.instanceId, packet)
+  const frame = typeof packet.frame === 'string' ? packet.frame : packet.frame.toString()
+  const done = append.run(options.client, [`${tag}:meta`, `${tag}:log`],
+    [newEpoch(), options.maxEvents, options.channel, header, frame.slice(1), options.sharded ? 'SPUBLISH' : 'PUBLISH'])
+  return withTimeout(done, options.timeout, `history append not answered within ${options.timeout} ms`).then(noop, unavailable)
 }
 
 function unavailable (err: Error & { code?: string }): never {
