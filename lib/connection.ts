@@ -39,9 +39,9 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
   [kAlive] = true
   /** The session id sent in the `session` frame (route option `recovery`); undefined on other routes. */
-  sessionId: string | undefined = undefined
+  readonly sessionId: string | undefined = undefined
   /** Whether this connection resumed a lost session: its rooms and missed events came back (route option `recovery`). */
-  recovered = false
+  readonly recovered: boolean = false
   readonly #route: RouteRuntime
   // The rooms it was in, kept for onClose once the namespace has let it go.
   #roomsAtClose: ReadonlySet<string> | undefined

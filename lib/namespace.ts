@@ -233,9 +233,10 @@ export class Namespace<E extends EventMap = EventMap> {
    */
   [kStartSession] (conn: Connection<E, any>, claim: ResumeClaim | undefined,
     ready: Promise<void> | undefined): Promise<void> | undefined {
-    conn.sessionId = newSessionId()
+    // Set once, here: read-only for the application.
+    const sessionId = (conn as { sessionId: string }).sessionId = newSessionId()
     if (claim === undefined || !isSessionId(claim.sessionId)) {
-      conn.send(encodeSession(conn.sessionId, false))
+      conn.send(encodeSession(sessionId, false))
       // The session starts once the namespace's traffic reaches it: nothing before that is its to miss.
       if (ready === undefined) {
         this.#history.opened(conn)
@@ -274,7 +275,7 @@ export class Namespace<E extends EventMap = EventMap> {
       conn.send(encodeSession(conn.sessionId!, false))
       return
     }
-    conn.recovered = true
+    ;(conn as { recovered: boolean }).recovered = true
     this.#history.opened(conn, outcome.start)
     for (const room of outcome.rooms) this[kJoin](conn, room).catch(noop)
     conn.send(encodeSession(conn.sessionId!, true))
