@@ -8,6 +8,7 @@ import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chat } from './chat-route.js'
+import { live } from './live-route.js'
 import { CLIENT_PAGE } from './client-page.js'
 import { PAGE } from './page.js'
 
@@ -95,6 +96,20 @@ export async function buildApp (options: ExampleOptions = {}): Promise<FastifyIn
     const { room } = request.params as { room: string }
     const members = await app.realtime.namespace(chat).presence(room)
     return { room, count: members.length, members }
+  })
+
+  app.ws(live)
+  // Per room, from 1, in this process (each instance counts its own pushes).
+  const liveSeq = new Map<string, number>()
+  app.post('/live/:room', {
+    schema: { params: Type.Object({ room: NAME }), body: TEXT_BODY }
+  }, async (request, reply) => {
+    const { room } = request.params as { room: string }
+    const { text } = request.body as { text: string }
+    const seq = (liveSeq.get(room) ?? 0) + 1
+    liveSeq.set(room, seq)
+    await app.realtime.namespace(live).to(room).emit('update', { room, seq, text })
+    return reply.code(202).send({ ok: true, seq })
   })
 
   app.ws('/echo', {

@@ -77,6 +77,7 @@ interface RouteShape {
   messages?: Record<string, { data?: unknown, reply?: unknown }>
   events?: Record<string, unknown>
   presence?: boolean | { events?: boolean }
+  recovery?: unknown
   schema?: { querystring?: unknown, headers?: unknown }
   protocols?: readonly string[]
 }
@@ -146,9 +147,23 @@ function describeMessages (channelId: string, channel: { messages: Record<string
   const events: Record<string, unknown> = { ...route.events }
   const presence = route.presence
   if (typeof presence === 'object' && presence.events === true) events.presence = PRESENCE_EVENT
+  const recovery = route.recovery !== undefined && route.recovery !== false
+  if (recovery) {
+    const id = unique(messageIds, 'session')
+    channel.messages[id] = {
+      name: 'session',
+      title: 'Session',
+      summary: 'The first frame: the session id to resume with (`?resume=<id>&pos=<last pos>`), and whether this connection resumed one.',
+      payload: envelope('session', SESSION_DATA, false)
+    }
+    operations[unique(operationIds, `${channelId}.receive.session`)] = { action: 'receive', channel: channelRef, title: 'Receive the session', messages: [ref(id)] }
+  }
   for (const [name, schema] of Object.entries(events)) {
     const id = unique(messageIds, `${identifier(name)}.event`)
-    channel.messages[id] = { name, title: name, payload: envelope(name, copySchema(schema), false) }
+    const payload = envelope(name, copySchema(schema), false)
+    // A broadcast carries its position in the route's history; a frame to one connection does not.
+    if (recovery) (payload.properties as Schema).pos = POSITION
+    channel.messages[id] = { name, title: name, payload }
     operations[unique(operationIds, `${channelId}.receive.${identifier(name)}`)] = {
       action: 'receive',
       channel: channelRef,
@@ -171,6 +186,21 @@ function describeMessages (channelId: string, channel: { messages: Record<string
     summary: 'An error answer; without an id when the frame carried none (e.g. BAD_JSON).',
     messages: [ref('error')]
   }
+}
+
+const SESSION_DATA: Schema = {
+  type: 'object',
+  required: ['id', 'recovered'],
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9_-]{22}$', description: 'The session id (128 random bits, base64url)' },
+    recovered: { type: 'boolean', description: 'Whether the lost session came back, with its rooms and every event it missed' }
+  }
+}
+
+const POSITION: Schema = {
+  type: 'string',
+  pattern: '^[0-9a-f]{16}-[0-9]+$',
+  description: "The event's position in the route's history, on broadcasts: opaque; a client keeps the last one to resume with"
 }
 
 /** A frame `{"type": type, "data", "id"?}`; `data` required when it has a schema. */

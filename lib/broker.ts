@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import type { History, HistoryOptions } from './history.js'
 import type { PresenceStore, PresenceStoreOptions } from './presence.js'
 
 /*
@@ -20,6 +21,8 @@ export interface BroadcastPacket {
   readonly except: readonly string[]
   /** The exact text frame every recipient receives (a Buffer when it came from another instance). */
   readonly frame: string | Buffer
+  /** Its place in the namespace's history, on recovery-enabled namespaces (the frame carries it as `pos`). */
+  readonly seq?: number
 }
 
 /** A command addressed to connections of one user, on every instance. */
@@ -76,6 +79,14 @@ export interface Broker {
    * once after `start`. Without it, presence covers this instance only.
    */
   createPresence? (options: PresenceStoreOptions): PresenceStore
+  /**
+   * The history of a recovery-enabled namespace, shared by every instance
+   * the broker reaches, called after `start`: it orders the namespace's
+   * broadcasts and delivers each, with its position, on every instance
+   * (the one that appended it too). Without it, a broker other than the
+   * in-memory one cannot serve routes with `recovery`.
+   */
+  createHistory? (namespace: string, options: HistoryOptions): History
   /** Stops traffic and quits only the connections the broker opened itself. */
   close (): Promise<void>
 }

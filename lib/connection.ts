@@ -8,7 +8,9 @@ import { TokenBucket, type RateVerdict, type ResolvedRateLimit } from './rate-li
 import { RealtimeError, WireErrorCode } from './protocol/wire-errors.js'
 import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
-import { kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kRoomsOf, kOverLimit, kSendFrame, kTake } from './symbols.js'
+import {
+  kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kResuming, kRoomsOf, kOverLimit, kSendFrame, kTake
+} from './symbols.js'
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
@@ -36,6 +38,10 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
 
   /** @internal set false by each heartbeat ping, true by any inbound frame or pong */
   [kAlive] = true
+  /** The session id sent in the `session` frame (route option `recovery`); undefined on other routes. */
+  readonly sessionId: string | undefined = undefined
+  /** Whether this connection resumed a lost session: its rooms and missed events came back (route option `recovery`). */
+  readonly recovered: boolean = false
   readonly #route: RouteRuntime
   // The rooms it was in, kept for onClose once the namespace has let it go.
   #roomsAtClose: ReadonlySet<string> | undefined
@@ -51,6 +57,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   readonly #routeLog: FastifyBaseLogger
   readonly #reqId: string
   #log: FastifyBaseLogger | undefined
+  /** @internal true while a claimed session is being resumed: broadcasts wait, then come from the history */
+  [kResuming] = false
 
   /** @internal */
   constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,

@@ -6,14 +6,16 @@ import { Admission } from './admission.js'
 import type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 import { Connection } from './connection.js'
 import { Heartbeats } from './heartbeat.js'
-import type { Namespace, NamespaceHost } from './namespace.js'
+import type { History, HistoryOptions, SequencedPacket } from './history.js'
+import { LocalHistory } from './local-history.js'
+import type { Namespace, NamespaceHost, ResumeClaim } from './namespace.js'
 import type { ResolvedOptions } from './options.js'
 import { LocalPresence, type PresenceEntry, type PresenceStore } from './presence.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { RouteRuntime } from './route-runtime.js'
 import { attachSocket, releaseUpgradeObjects } from './socket-events.js'
 import { HostTelemetry } from './telemetry.js'
-import { kAdd, kDeliver, kOpen, kPresenceExpired } from './symbols.js'
+import { kAdd, kDeliver, kHistoryClosed, kOpen, kPresenceExpired, kStartSession } from './symbols.js'
 import { clearUpgradeTimer } from './upgrade-guard.js'
 
 type AnyConnection = Connection<any, any>
@@ -135,7 +137,14 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
     attachSocket(socket, conn)
     this.admission.add(conn)
     runtime.telemetry.opened(conn)
-    conn[kOpen](namespace[kAdd](conn))
+    const ready = namespace[kAdd](conn)
+    conn[kOpen](namespace.recovery === undefined ? ready : namespace[kStartSession](conn, resumeClaim(request), ready))
+  }
+
+  /** NamespaceHost: the broker's shared history, or one in this process with the in-memory broker. */
+  createHistory (namespace: string, options: HistoryOptions, deliver: (packet: SequencedPacket) => void): History {
+    if (this.broker.createHistory !== undefined) return this.broker.createHistory(namespace, options)
+    return new LocalHistory(options, deliver)
   }
 
   /** preClose: refuse new connections, close open ones with 1001, wait for them within closeTimeout. */
@@ -165,7 +174,21 @@ export class RealtimeHost implements BrokerHost, NamespaceHost {
   /** onClose: presence, then the broker. */
   async close (): Promise<void> {
     this.telemetry.stop()
+    // Sessions lost by the shutdown are written before the broker's connections go.
+    await Promise.all([...this.namespaces.values()].map((namespace) => namespace[kHistoryClosed]()))
     await this.presence.close()
     await this.broker.close()
   }
+}
+
+/** `?resume=<session id>&pos=<position>` of the upgrade's URL, read from the raw URL whatever the route's querystring schema keeps. */
+function resumeClaim (request: FastifyRequest): ResumeClaim | undefined {
+  const url = request.raw.url ?? ''
+  const start = url.indexOf('?')
+  if (start === -1 || !url.includes('resume=', start)) return undefined
+  const query = new URLSearchParams(url.slice(start + 1))
+  const sessionId = query.get('resume')
+  if (sessionId === null || sessionId === '') return undefined
+  const position = query.get('pos')
+  return { sessionId, position: position === null || position === '' ? undefined : position }
 }

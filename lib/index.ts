@@ -121,6 +121,7 @@ export type { RealtimeOptions, HeartbeatOptions, RedisOption, WebsocketCompatOpt
 export type { AsyncApiDocument } from './asyncapi.js'
 export type { RealtimeMessage, PreMessageHook, OnMessageErrorHook, MessageHookName } from './message-hooks.js'
 export type { RateLimitOptions } from './rate-limit.js'
+export type { History, HistoryOptions, ResumeOutcome, ResumeRefusal, SequencedPacket, SessionHolder } from './history.js'
 export { DEFAULTS } from './options.js'
 export { Connection } from './connection.js'
 export { InjectedClient, InjectUpgradeError, type InjectOptions, type InjectedClose } from './inject.js'
@@ -131,7 +132,7 @@ export {
   type EventMap, type EventName, type EventPayload, type JsonRouteDefinition, type StaticOf, type ReplyOf,
   type MessageDefinitions, type MessageHandler, type MessageSpec, type RawRouteDefinition,
   type RequestUser, type UserOf, type RouteWithPath, type UpgradeRouteOptions, type FastifyUpgradeOptions, type UpgradeHook, type UpgradeRequest,
-  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection
+  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection, type RecoveryOptions
 } from './route.js'
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'

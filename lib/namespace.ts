@@ -1,25 +1,43 @@
+import type { FastifyBaseLogger } from 'fastify'
 import { RESOLVED, type Broker, type BroadcastPacket } from './broker.js'
 import { BroadcastOperator, type ConnectionRef } from './broadcast.js'
 import { textFrame } from './broadcast-frame.js'
 import type { Connection } from './connection.js'
 import { FST_RT_PRESENCE_DISABLED } from './errors.js'
+import {
+  addressedTo, encodeSession, isSessionId, newSessionId, parsePosition,
+  type History, type HistoryOptions, type ResumeOutcome, type SequencedPacket
+} from './history.js'
 import type { PresenceEntry, PresenceEvent, PresenceStore } from './presence.js'
+import { CloseCode } from './protocol/close-codes.js'
 import { encodeEvent } from './protocol/envelope.js'
 import type { EventMap, EventName, EventPayload } from './route.js'
 import { encodeAnyEvent, type EventEncoder } from './serialize.js'
 import type { RouteTelemetry } from './telemetry.js'
-import { kAdd, kDeliver, kEncode, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kRoomsOf, kSendFrame } from './symbols.js'
+import {
+  kAdd, kDeliver, kEncode, kHistoryClosed, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kResuming, kRoomsOf, kSendFrame,
+  kStartSession
+} from './symbols.js'
 
 const NO_ROOMS: ReadonlySet<string> = new Set()
 
 /** What a namespace needs from the plugin around it. */
 export interface NamespaceHost {
   readonly broker: Broker
+  readonly log: FastifyBaseLogger
   readonly presence: PresenceStore
   /** Logs a failed publish that nobody awaited. */
   publishFailed (namespace: string, err: unknown): void
   /** A connection left the namespace for good. */
   connectionRemoved (conn: Connection<any, any>): void
+  /** The history of a recovery-enabled namespace; `deliver` hands this instance its sequenced packets. */
+  createHistory (namespace: string, options: HistoryOptions, deliver: (packet: SequencedPacket) => void): History
+}
+
+/** What a client claims when it comes back: `?resume=<session id>&pos=<last position>`. */
+export interface ResumeClaim {
+  readonly sessionId: string
+  readonly position: string | undefined
 }
 
 /**
@@ -42,15 +60,35 @@ export class Namespace<E extends EventMap = EventMap> {
   readonly #presence: { events: boolean } | undefined
   readonly #encode: EventEncoder
   readonly #telemetry: RouteTelemetry | undefined
+  /** Route option `recovery`, resolved; undefined when off. */
+  readonly #recovery: HistoryOptions | undefined
+  // Made at first use: a broker's history needs the broker started.
+  #store: History | undefined
+  // While connections resume, the sequenced packets that arrive, for them to pick from.
+  #held: SequencedPacket[] = []
+  #resuming = 0
+  // The last position delivered here; the next must follow it, or this instance missed some.
+  #lastSeq = 0
 
   /** @internal */
   constructor (path: string, host: NamespaceHost, presence: { events: boolean } | undefined = undefined,
-    encode: EventEncoder = encodeAnyEvent, telemetry?: RouteTelemetry) {
+    encode: EventEncoder = encodeAnyEvent, telemetry?: RouteTelemetry, recovery?: HistoryOptions) {
     this.path = path
     this.#host = host
     this.#presence = presence
     this.#encode = encode
     this.#telemetry = telemetry
+    this.#recovery = recovery
+  }
+
+  /** Route option `recovery` (`window`, `maxEvents`), or undefined when the route has none. */
+  get recovery (): HistoryOptions | undefined {
+    return this.#recovery
+  }
+
+  get #history (): History {
+    this.#store ??= this.#host.createHistory(this.path, this.#recovery!, (packet) => { this[kDeliver](packet, true) })
+    return this.#store
   }
 
   /** Who is in `room`, on every instance (route option `presence`). */
@@ -119,6 +157,8 @@ export class Namespace<E extends EventMap = EventMap> {
   [kAdd] (conn: Connection<E, any>): Promise<void> | undefined {
     this.#connections.set(conn.id, conn)
     if (this.#connections.size === 1) {
+      // The namespace's traffic starts again here, from wherever the history is now.
+      this.#lastSeq = 0
       this.#ready = this.#host.broker.namespaceCreated(this.path)
     }
     return this.#ready === RESOLVED ? undefined : this.#ready
@@ -137,8 +177,10 @@ export class Namespace<E extends EventMap = EventMap> {
       this.#memberships.delete(conn)
       for (const room of rooms) this.#removeMember(conn, room)
     }
+    if (conn.sessionId !== undefined && !conn[kResuming]) this.#history.closed(conn, rooms ?? NO_ROOMS)
     if (this.#connections.size === 0) {
       this.#ready = undefined
+      this.#lastSeq = 0
       this.#host.broker.namespaceEmptied(this.path)
     }
     this.#host.connectionRemoved(conn)
@@ -155,12 +197,15 @@ export class Namespace<E extends EventMap = EventMap> {
     if (rooms.has(room)) return this.#subscribing.get(room) ?? RESOLVED
     rooms.add(room)
     if (this.#presence !== undefined) this.#presenceChanged('join', room, conn.id, conn.userId, true)
+    if (conn.sessionId !== undefined) this.#history.changed(conn)
     const members = this.#rooms.get(room)
     if (members !== undefined) {
       members.add(conn)
       return this.#subscribing.get(room) ?? RESOLVED
     }
     this.#rooms.set(room, new Set([conn]))
+    // A history's events all travel on the namespace's traffic, in one order: no room subscription.
+    if (this.#recovery !== undefined) return RESOLVED
     const subscribed = this.#host.broker.roomCreated(this.path, room)
     if (subscribed === RESOLVED) return RESOLVED
     const settled = subscribed.then(noop, noop).finally(() => {
@@ -176,6 +221,98 @@ export class Namespace<E extends EventMap = EventMap> {
     if (rooms === undefined || !rooms.delete(room)) return
     if (rooms.size === 0) this.#memberships.delete(conn)
     this.#removeMember(conn, room)
+    if (conn.sessionId !== undefined) this.#history.changed(conn)
+  }
+
+  /**
+   * @internal
+   * Begins the session of a new connection on a recovery-enabled route:
+   * fresh, with its session frame at once, or, when the client claims a lost
+   * session, once the history has answered. Returns what the open sequence
+   * waits for (`ready`, the namespace's traffic, comes first).
+   */
+  [kStartSession] (conn: Connection<E, any>, claim: ResumeClaim | undefined,
+    ready: Promise<void> | undefined): Promise<void> | undefined {
+    // Set once, here: read-only for the application.
+    const sessionId = (conn as { sessionId: string }).sessionId = newSessionId()
+    if (claim === undefined || !isSessionId(claim.sessionId)) {
+      conn.send(encodeSession(sessionId, false))
+      // The session starts once the namespace's traffic reaches it: nothing before that is its to miss.
+      if (ready === undefined) {
+        this.#history.opened(conn)
+        return undefined
+      }
+      return ready.then(() => { if (!conn.closed) this.#history.opened(conn) })
+    }
+    conn[kResuming] = true
+    this.#resuming++
+    const from = this.#held.length
+    const history = this.#history
+    const answered = (ready ?? RESOLVED).then(() => history.resume(claim.sessionId, conn.userId, claim.position))
+    return answered.then(
+      (outcome) => this.#resumed(conn, claim, outcome, from),
+      (err: unknown) => {
+        conn.log.warn({ err }, 'realtime session resume failed; a fresh session begins')
+        this.#resumed(conn, claim, { recovered: false, reason: 'history unavailable' }, from)
+      })
+  }
+
+  #resumed (conn: Connection<E, any>, claim: ResumeClaim, outcome: ResumeOutcome, from: number): void {
+    const held = this.#held
+    if (--this.#resuming === 0) this.#held = []
+    conn[kResuming] = false
+    if (conn.closed) {
+      // Lost again while resuming: the session stays resumable, as it was.
+      if (outcome.recovered) {
+        this.#history.opened(conn, outcome.start)
+        this.#history.closed(conn, outcome.rooms)
+      }
+      return
+    }
+    if (!outcome.recovered) {
+      conn.log.debug({ reason: outcome.reason, sessionId: claim.sessionId }, 'realtime session not recovered')
+      this.#history.opened(conn)
+      conn.send(encodeSession(conn.sessionId!, false))
+      return
+    }
+    ;(conn as { recovered: boolean }).recovered = true
+    this.#history.opened(conn, outcome.start)
+    for (const room of outcome.rooms) this[kJoin](conn, room).catch(noop)
+    conn.send(encodeSession(conn.sessionId!, true))
+    const rooms = this[kRoomsOf](conn)
+    const ids = [outcome.connectionId, conn.id]
+    let last = 0
+    for (const packet of outcome.entries) {
+      last = packet.seq
+      if (addressedTo(packet, rooms, ids)) sendText(conn, packet.frame)
+    }
+    // Live packets that came while the history answered: those after its last entry.
+    if (last === 0) last = parsePosition(claim.position ?? outcome.start)?.seq ?? 0
+    for (let i = from; i < held.length; i++) {
+      const packet = held[i]!
+      if (packet.seq <= last) continue
+      last = packet.seq
+      if (addressedTo(packet, rooms, ids)) sendText(conn, packet.frame)
+    }
+  }
+
+  /**
+   * Events of the history never reached this instance (its subscriber was
+   * cut off from Redis, or Redis restarted with a new epoch): its clients
+   * would have a gap nobody told them of. They are closed with 4002 and
+   * come back with a resume, which replays what they missed or says it cannot.
+   */
+  #missed (last: number, next: number): void {
+    this.#host.log.warn({ namespace: this.path, last, next, connections: this.#connections.size },
+      'realtime missed events of a recovery history; clients are asked to resume')
+    for (const conn of this.#connections.values()) {
+      if (!conn[kResuming]) conn.close(CloseCode.RESUME_NEEDED, 'missed events, resume')
+    }
+  }
+
+  /** @internal writes what the history has pending */
+  [kHistoryClosed] (): Promise<void> {
+    return this.#store === undefined ? RESOLVED : this.#store.close()
   }
 
   #removeMember (conn: Connection<E, any>, room: string): void {
@@ -185,7 +322,7 @@ export class Namespace<E extends EventMap = EventMap> {
     if (members.size === 0) {
       this.#rooms.delete(room)
       this.#subscribing.delete(room)
-      this.#host.broker.roomEmptied(this.path, room)
+      if (this.#recovery === undefined) this.#host.broker.roomEmptied(this.path, room)
     }
   }
 
@@ -214,8 +351,14 @@ export class Namespace<E extends EventMap = EventMap> {
   [kPublish] (rooms: readonly string[], except: readonly string[], frame: string): Promise<void> {
     const packet: BroadcastPacket = { namespace: this.path, rooms, except, frame }
     this.#telemetry?.broadcast()
-    this[kDeliver](packet, true)
-    const published = this.#host.broker.publish(packet)
+    let published: Promise<void>
+    if (this.#recovery === undefined) {
+      this[kDeliver](packet, true)
+      published = this.#host.broker.publish(packet)
+    } else {
+      // The history orders it and has it delivered everywhere, here too.
+      published = this.#history.append(packet)
+    }
     if (published !== RESOLVED) {
       // Mark the rejection handled so a fire-and-forget emit never becomes an
       // unhandled rejection; whoever awaits the promise still sees it.
@@ -227,6 +370,13 @@ export class Namespace<E extends EventMap = EventMap> {
   /** @internal delivers a packet to this instance's matching connections, once each; returns the count */
   [kDeliver] (packet: BroadcastPacket, local = false): number {
     const { rooms, except } = packet
+    const resuming = this.#resuming
+    const seq = packet.seq
+    if (seq !== undefined && this.#connections.size !== 0) {
+      if (seq !== this.#lastSeq + 1 && this.#lastSeq !== 0) this.#missed(this.#lastSeq, seq)
+      this.#lastSeq = seq
+      if (resuming !== 0) this.#held.push(packet as SequencedPacket)
+    }
     let targets: Iterable<Connection<E, any>>
     if (rooms.length === 0) {
       targets = this.#connections.values()
@@ -247,6 +397,8 @@ export class Namespace<E extends EventMap = EventMap> {
     let delivered = 0
     for (const conn of targets) {
       if (except.length !== 0 && except.includes(conn.id)) continue
+      // Picks what it missed from the history and from #held once its resume is answered.
+      if (resuming !== 0 && conn[kResuming]) continue
       framed ??= textFrame(packet.frame)
       conn[kSendFrame](framed)
       delivered++
@@ -258,3 +410,9 @@ export class Namespace<E extends EventMap = EventMap> {
 }
 
 function noop (): void {}
+
+/** Sends a frame as text, whether it was encoded here (a string) or came from another instance (a Buffer). */
+function sendText (conn: Connection<any, any>, frame: string | Buffer): void {
+  if (typeof frame === 'string') conn.send(frame)
+  else conn[kSendFrame](textFrame(frame))
+}

@@ -314,3 +314,6 @@ export const DEFAULTS = {
   redisHealthCheckInterval: 5_000,
   presenceTtl: 30_000
 } as const
+
+/** Defaults of the route option `recovery` (docs/recovery.md). */
+export const RECOVERY_DEFAULTS = { window: 120_000, maxEvents: 10_000 } as const

@@ -4,13 +4,14 @@ import { checkOrigin } from './admission.js'
 import { FST_RT_INVALID_OPTION, FST_RT_RESERVED_EVENT } from './errors.js'
 import type { RealtimeHost } from './host.js'
 import type { HookRegistry } from './message-hooks.js'
+import { LocalBroker } from './local-broker.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
 import { checkEvents, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { kRealtimeUpgrade } from './symbols.js'
-import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveSlowConsumer } from './validate-options.js'
+import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveRecovery, resolveSlowConsumer } from './validate-options.js'
 import { isProtocolToken, markRealtimeUpgrade } from './websocket-compat.js'
 
 type AnyRouteDefinition = (JsonRouteDefinition | RawRouteDefinition) & { path?: string }
@@ -84,8 +85,15 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
   if (presence?.events === true && events !== undefined && Object.hasOwn(events, 'presence')) {
     throw new FST_RT_RESERVED_EVENT('presence')
   }
+  if (definition.raw === true && (definition as { recovery?: unknown }).recovery !== undefined) {
+    throw new FST_RT_INVALID_OPTION(`${fullPath} recovery`, 'left out: a raw route has no session frame')
+  }
+  const recovery = definition.raw === true ? undefined : resolveRecovery(`${fullPath} recovery`, definition.recovery)
+  if (recovery !== undefined && host.broker.createHistory === undefined && !(host.broker instanceof LocalBroker)) {
+    throw new FST_RT_INVALID_OPTION(`${fullPath} recovery`, `left out: the ${host.broker.kind} broker has no createHistory()`)
+  }
   const namespace = new Namespace<any>(fullPath, host, presence, serialize ? compileEventEncoder(events) : encodeAnyEvent,
-    telemetry)
+    telemetry, recovery)
   host.namespaces.set(fullPath, namespace)
   host.byRoute.set(definition, namespace)
 

@@ -226,6 +226,30 @@ export interface JsonRouteDefinition<D = Record<string, TSchema>, R = Record<str
    * @default true
    */
   serialize?: boolean
+  /**
+   * Session recovery: the first frame is `{"type":"session","data":{"id","recovered"}}`,
+   * every broadcast carries its position `pos`, and a client that comes back
+   * with `?resume=<id>&pos=<last pos>` within `window` gets its rooms back and
+   * every event it missed, in order, before any live one (docs/recovery.md).
+   * `true` takes the defaults.
+   * @default false
+   */
+  recovery?: boolean | RecoveryOptions
+}
+
+/** Route option `recovery`. */
+export interface RecoveryOptions {
+  /**
+   * Milliseconds after a connection is lost during which its session can come back.
+   * @default 120000
+   */
+  window?: number
+  /**
+   * Events the namespace's history keeps, all rooms together; a client whose
+   * position is older than the oldest kept gets a fresh session.
+   * @default 10000
+   */
+  maxEvents?: number
 }
 
 /** A route for protocols that are not the envelope: every frame goes to `onMessage` as it came. */

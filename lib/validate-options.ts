@@ -1,7 +1,8 @@
 import type { Broker } from './broker.js'
+import type { HistoryOptions } from './history.js'
 import { FST_RT_INVALID_OPTION } from './errors.js'
 import {
-  DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedAsyncApiOptions, type ResolvedOptions, type ResolvedWebsocketOptions
+  DEFAULTS, RECOVERY_DEFAULTS, type HeartbeatOptions, type RealtimeOptions, type ResolvedAsyncApiOptions, type ResolvedOptions, type ResolvedWebsocketOptions
 } from './options.js'
 import { resolveRateLimit } from './rate-limit.js'
 import type { RedisConnection } from './redis/connection.js'
@@ -174,6 +175,20 @@ export function resolveHeartbeat (name: string, value: HeartbeatOptions | false 
   const timeout = positiveInteger(`${name}.timeout`, value.timeout ?? Math.min(base.timeout, interval))
   if (timeout > interval) throw new FST_RT_INVALID_OPTION(`${name}.timeout`, `at most ${name}.interval`)
   return { interval, timeout }
+}
+
+/** Resolves a route's `recovery` option; undefined when off. */
+export function resolveRecovery (name: string, value: unknown): HistoryOptions | undefined {
+  if (value === undefined || value === false) return undefined
+  if (value === true) return { window: RECOVERY_DEFAULTS.window, maxEvents: RECOVERY_DEFAULTS.maxEvents }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new FST_RT_INVALID_OPTION(name, 'a boolean or { window, maxEvents }')
+  const { window, maxEvents, ...rest } = value as { window?: unknown, maxEvents?: unknown }
+  const unknown = Object.keys(rest)[0]
+  if (unknown !== undefined) throw new FST_RT_INVALID_OPTION(`${name}.${unknown}`, 'left out: recovery takes window and maxEvents')
+  return {
+    window: positiveInteger(`${name}.window`, window ?? RECOVERY_DEFAULTS.window),
+    maxEvents: positiveInteger(`${name}.maxEvents`, maxEvents ?? RECOVERY_DEFAULTS.maxEvents)
+  }
 }
 
 /**

@@ -130,3 +130,18 @@ test('the asyncapi option is checked at register', async (t) => {
     await app.close()
   }
 })
+
+test('a route with recovery: the session frame is a message, and events carry a pos', async (t) => {
+  const app = await build(t, (app) => {
+    app.ws('/live', { recovery: true, events: { update: Type.Object({ seq: Type.Integer() }) } })
+    app.ws('/plain', { events: { update: Type.Object({ seq: Type.Integer() }) } })
+  })
+  const document = app.realtime.asyncapi() as any
+  t.same(await asyncapiProblems(document), [])
+  const session = document.channels.live.messages.session
+  t.same(session.payload.properties.data.required, ['id', 'recovered'])
+  t.equal(document.operations['live.receive.session'].action, 'receive')
+  t.match(document.channels.live.messages['update.event'].payload.properties.pos, { type: 'string' })
+  t.notOk(document.channels.plain.messages.session, 'not on a route without recovery')
+  t.notOk(document.channels.plain.messages['update.event'].payload.properties.pos)
+})

@@ -22,12 +22,19 @@ export const CloseCode = {
   INTERNAL_ERROR: 1011,
   /** What the client observes when the heartbeat gives up: no close frame, the TCP connection is dropped. */
   HEARTBEAT_TIMEOUT: 1006,
+  /**
+   * This instance missed events of the route's history (its Redis subscriber
+   * was cut off): reconnect and resume (route option `recovery`) to get them.
+   */
+  RESUME_NEEDED: 4002,
   /** The client read too slowly: over `maxBufferedBytes` unread with `slowConsumer: 'close'`. It may reconnect. */
   SLOW_CONSUMER: 4001,
   /** The session ended (`conn.expireAt()` reached): reconnect only with fresh credentials. */
   SESSION_EXPIRED: 4401,
   /** Every connection of a user was closed by `disconnectUser()` (logout, ban). Do not reconnect with the same credentials. */
-  DISCONNECTED: 4403
+  DISCONNECTED: 4403,
+  /** The session was resumed by a newer connection (route option `recovery`): this one is stale. Do not reconnect. */
+  SESSION_RESUMED: 4409
 } as const
 
 export type CloseCode = typeof CloseCode[keyof typeof CloseCode]

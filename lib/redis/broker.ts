@@ -2,7 +2,9 @@ import type { Cluster, Redis } from 'ioredis'
 import { RESOLVED, type Broker, type BrokerHost, type BrokerStatus, type BroadcastPacket, type UserCommand } from '../broker.js'
 import { FST_RT_BROKER_UNAVAILABLE } from '../errors.js'
 import { DEFAULTS } from '../options.js'
+import type { History, HistoryOptions } from '../history.js'
 import type { PresenceStore, PresenceStoreOptions } from '../presence.js'
+import { RedisHistory } from './history.js'
 import { quit, ready, withTimeout, type RedisConnection } from './connection.js'
 import { RedisPresence } from './presence.js'
 import { RedisPublisher } from './publisher.js'
@@ -164,6 +166,22 @@ export class RedisBroker implements Broker {
     return new RedisPresence(this.#publisher!.client, this.#options.prefix, options)
   }
 
+  /** The namespace's history in Redis, on the slot of its channel (redis/history.ts). */
+  createHistory (namespace: string, options: HistoryOptions): History {
+    const host = this.#host!
+    return new RedisHistory({
+      ...options,
+      client: this.#publisher!.client,
+      channel: this.#channels.namespace(namespace),
+      namespace,
+      instanceId: host.instanceId,
+      sharded: this.#options.sharded,
+      timeout: this.#options.publishTimeout,
+      log: host.log,
+      up: () => this.#status === 'up'
+    })
+  }
+
   async close (): Promise<void> {
     this.#closing = true
     clearInterval(this.#healthCheck)
@@ -263,7 +281,8 @@ export class RedisBroker implements Broker {
       }
       return
     }
-    if (decoded.instanceId === host.instanceId) return
+    // A history's broadcast is delivered by every instance in the history's order, its sender's included.
+    if (decoded.instanceId === host.instanceId && (decoded.kind !== 'broadcast' || decoded.packet.seq === undefined)) return
     this.stats.received++
     if (decoded.kind === 'broadcast') host.deliver(decoded.packet)
     else host.applyUserCommand(decoded.command)

@@ -3,8 +3,9 @@ import { BroadcastOperator, type BroadcastTarget, type ConnectionRef } from '../
 import { CloseCode } from '../protocol/close-codes.js'
 import { RedisPublisher, type PublishCounters } from './publisher.js'
 import type { RedisConnection } from './connection.js'
-import { DEFAULTS } from '../options.js'
+import { DEFAULTS, RECOVERY_DEFAULTS } from '../options.js'
 import { Channels, encodeBroadcast, encodeUserCommand } from './wire.js'
+import { appendToHistory } from './history.js'
 import type { EventMap, EventName, EventPayload } from '../route.js'
 import { encodeEvent } from '../protocol/envelope.js'
 import { kEncode, kPublish } from '../symbols.js'
@@ -35,14 +36,35 @@ export class RealtimeEmitter {
   // Servers skip messages stamped with their own id; an emitter's is its own.
   readonly #instanceId = `emitter-${randomBytes(6).toString('base64url')}`
 
+  readonly #sharded: boolean
+  readonly #timeout: number
+
   constructor (options: RealtimeEmitterOptions) {
+    this.#sharded = options.sharded ?? DEFAULTS.redisSharded
+    this.#timeout = options.publishTimeout ?? DEFAULTS.publishTimeout
     this.#publisher = new RedisPublisher(options.redis, options.sharded ?? DEFAULTS.redisSharded,
       options.publishTimeout ?? DEFAULTS.publishTimeout, this.stats)
     this.#channels = new Channels(options.prefix ?? DEFAULTS.redisPrefix)
   }
 
-  /** A namespace to emit to, by route path. */
-  namespace<E extends EventMap = EventMap> (path: string): EmitterNamespace<E> {
+  /**
+   * A namespace to emit to, by route path. For a route with `recovery`, say
+   * so (with the route's `maxEvents` when it sets one): its events then go
+   * through the namespace's history, with a position, like the servers' own.
+   */
+  namespace<E extends EventMap = EventMap> (path: string, options: EmitterNamespaceOptions = {}): EmitterNamespace<E> {
+    if (options.recovery !== undefined && options.recovery !== false) {
+      const maxEvents = options.recovery === true ? RECOVERY_DEFAULTS.maxEvents : options.recovery.maxEvents ?? RECOVERY_DEFAULTS.maxEvents
+      const history = {
+        client: this.#publisher.client,
+        channel: this.#channels.namespace(path),
+        instanceId: this.#instanceId,
+        maxEvents,
+        sharded: this.#sharded,
+        timeout: this.#timeout
+      }
+      return new EmitterNamespace<E>(path, (rooms, except, frame) => appendToHistory(history, { namespace: path, rooms, except, frame }))
+    }
     return new EmitterNamespace<E>(path, (rooms, except, frame) => {
       const packet = { namespace: path, rooms, except, frame }
       return this.#publisher.publish(this.#channels.of(packet), encodeBroadcast(this.#instanceId, packet))
@@ -59,6 +81,12 @@ export class RealtimeEmitter {
   close (): Promise<void> {
     return this.#publisher.close()
   }
+}
+
+/** Options of `emitter.namespace()`. */
+export interface EmitterNamespaceOptions {
+  /** The route has `recovery` (with this `maxEvents`, when it sets one). @default false */
+  recovery?: boolean | { maxEvents?: number }
 }
 
 type Publish = (rooms: readonly string[], except: readonly string[], frame: string) => Promise<void>

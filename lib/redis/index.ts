@@ -6,5 +6,5 @@
  */
 export { RedisBroker, type RedisBrokerOptions, type RedisBrokerStats } from './broker.js'
 export type { RedisClient, RedisConnection } from './connection.js'
-export { RealtimeEmitter, EmitterNamespace, type RealtimeEmitterOptions } from './emitter.js'
+export { RealtimeEmitter, EmitterNamespace, type RealtimeEmitterOptions, type EmitterNamespaceOptions } from './emitter.js'
 export type { PublishCounters } from './publisher.js'

@@ -9,7 +9,10 @@ import type { BroadcastPacket, UserCommand } from '../broker.js'
  * exact text frame the sender encoded, forwarded to sockets as received.
  * Header fields: i = sending instance, k = kind ('b' broadcast, 'u' user
  * command), n = namespace, r = rooms, x = excepted connection ids; for user
- * commands u = user id, c = close code, m = close reason.
+ * commands u = user id, c = close code, m = close reason. A broadcast of a
+ * recovery-enabled namespace also has p = its place in the namespace's
+ * history (redis/history.ts writes it), and is delivered by every instance,
+ * the sender's too.
  */
 
 const VERSION = Buffer.from('v1\n')
@@ -53,6 +56,11 @@ export function encodeBroadcast (instanceId: string, packet: BroadcastPacket): s
   return 'v1\n' + header + '\n' + frame
 }
 
+/** The header of a broadcast a history appends, without its opening brace: the history's script puts `{"p":<seq>,` before it. */
+export function historyHeader (instanceId: string, packet: BroadcastPacket): string {
+  return JSON.stringify({ i: instanceId, k: 'b', n: packet.namespace, r: packet.rooms, x: packet.except }).slice(1)
+}
+
 /** Encodes a user command. */
 export function encodeUserCommand (instanceId: string, command: UserCommand): string {
   return 'v1\n' + JSON.stringify({ i: instanceId, k: 'u', u: command.userId, c: command.code, m: command.reason }) + '\n'
@@ -89,7 +97,8 @@ export function decodeMessage (message: Buffer): Decoded {
     }
     return { kind: 'user', instanceId: header.i, command: { kind: 'disconnect', userId: header.u, code: header.c as number, reason: header.m } }
   }
-  if (header.k !== 'b' || typeof header.n !== 'string' || !isStringArray(header.r) || !isStringArray(header.x)) {
+  if (header.k !== 'b' || typeof header.n !== 'string' || !isStringArray(header.r) || !isStringArray(header.x) ||
+    (header.p !== undefined && !(Number.isSafeInteger(header.p) && (header.p as number) > 0))) {
     return { kind: 'invalid', reason: 'malformed broadcast header' }
   }
   const frame = message.subarray(end + 1)
@@ -97,7 +106,10 @@ export function decodeMessage (message: Buffer): Decoded {
   if (frame.length < 2 || frame[0] !== 0x7b || frame[frame.length - 1] !== 0x7d) {
     return { kind: 'invalid', reason: 'frame is not a JSON object' }
   }
-  return { kind: 'broadcast', instanceId: header.i, packet: { namespace: header.n, rooms: header.r, except: header.x, frame } }
+  const packet: BroadcastPacket = header.p === undefined
+    ? { namespace: header.n, rooms: header.r, except: header.x, frame }
+    : { namespace: header.n, rooms: header.r, except: header.x, frame, seq: header.p as number }
+  return { kind: 'broadcast', instanceId: header.i, packet }
 }
 
 function isStringArray (value: unknown): value is string[] {

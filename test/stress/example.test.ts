@@ -102,7 +102,31 @@ test('the example, as npm start runs it', async (t) => {
     t.equal(await echo.nextRaw(), 'Server received: hello there')
   })
 
-  t.test('GET /asyncapi.json describes /chat and the raw /echo; the official parser finds no error or warning', async (t) => {
+  t.test('WS /live: the session frame, updates with seq and pos from POST /live/:room, and a resume that misses nothing', async (t) => {
+    t.equal(await refusal(server, '/live'), 401)
+    const client = await open(t, server, '/live?token=demo-gina')
+    const session = await client.next()
+    t.match(session, { type: 'session', data: { id: /^[A-Za-z0-9_-]{22}$/, recovered: false } })
+    t.same(await client.request('join', { room: 'game' }, 'j1'), { type: 'reply', id: 'j1', data: null })
+    const first = await post(server, '/live/game', { text: 'kick-off' })
+    t.equal(first.status, 202)
+    const update = await client.next()
+    t.match(update, { type: 'update', pos: /./, data: { room: 'game', seq: 1, text: 'kick-off' } })
+    client.ws.terminate()
+    for (const text of ['goal', 'corner', 'goal again']) t.equal((await post(server, '/live/game', { text })).status, 202)
+    t.equal((await post(server, '/live/game', { nope: 1 })).status, 400)
+    const back = await open(t, server, `/live?token=demo-gina&resume=${session.data.id}&pos=${encodeURIComponent(update.pos)}`)
+    t.match(await back.next(), { type: 'session', data: { recovered: true } })
+    const missed = [await back.next(), await back.next(), await back.next()]
+    t.same(missed.map((frame) => [frame.data.seq, frame.data.text]), [[2, 'goal'], [3, 'corner'], [4, 'goal again']])
+    t.equal((await post(server, '/live/other', { text: 'elsewhere' })).status, 202)
+    t.equal((await post(server, '/live/game', { text: 'final whistle' })).status, 202)
+    t.match(await back.next(), { type: 'update', data: { room: 'game', seq: 5, text: 'final whistle' } })
+    const stranger = await open(t, server, `/live?token=demo-hank&resume=${session.data.id}`)
+    t.match(await stranger.next(), { type: 'session', data: { recovered: false } }, "another user's session id is refused")
+  })
+
+  t.test('GET /asyncapi.json describes /chat, /live and the raw /echo; the official parser finds no error or warning', async (t) => {
     const response = await fetch(`${base}/asyncapi.json`)
     t.equal(response.status, 200)
     const text = await response.text()
@@ -110,7 +134,7 @@ test('the example, as npm start runs it', async (t) => {
     t.same(diagnostics.filter((d) => d.severity <= 1).map((d) => `${d.code}: ${d.message}`), [])
     const document = JSON.parse(text)
     t.equal(document.info.title, 'fastify-realtime example')
-    t.same(Object.values(document.channels).map((channel: any) => channel.address), ['/chat', '/echo'])
+    t.same(Object.values(document.channels).map((channel: any) => channel.address), ['/chat', '/live', '/echo'])
     t.same(document.channels.echo.messages, {}, 'the raw route has no typed messages')
     const names = Object.values(document.channels.chat.messages).map((message: any) => message.name).filter(Boolean).sort()
     t.same(names, ['join', 'join.reply', 'leave', 'leave.reply', 'notification', 'said', 'say', 'say.reply'])
