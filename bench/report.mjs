@@ -10,13 +10,17 @@ const METRICS = {
   cpuPerDelivery: ['server CPU µs/delivery', (v) => v.toFixed(2)],
   cpuPerDeliveryA: ['of which A', (v) => v.toFixed(2)],
   cpuPerDeliveryB: ['of which B', (v) => v.toFixed(2)],
+  redisCpuPerBroadcast: ['redis-server CPU µs/broadcast', (v) => v.toFixed(1)],
   deliveriesPerSecond: ['deliveries/s', (v) => Math.round(v).toLocaleString('en-US')],
   delivered: ['delivered', (v) => `${(v * 100).toFixed(1)} %`],
   connectionsPerSecond: ['connections/s', (v) => Math.round(v).toLocaleString('en-US')],
   heapPerConnection: ['heap KB/conn', (v) => (v / 1024).toFixed(2)],
   rssPerConnection: ['RSS KB/conn', (v) => (v / 1024).toFixed(2)],
   acceptsPerSecond: ['accepted/s', (v) => Math.round(v).toLocaleString('en-US')],
-  cpuPerAccept: ['server CPU µs/accepted conn', (v) => v.toFixed(1)]
+  cpuPerAccept: ['server CPU µs/accepted conn', (v) => v.toFixed(1)],
+  eventsKept: ['events kept', (v) => Math.round(v).toLocaleString('en-US')],
+  streamBytesPer1000: ['stream KB per 1,000 events (MEMORY USAGE)', (v) => (v / 1024).toFixed(1)],
+  usedMemoryPer1000: ['used_memory KB per 1,000 events (INFO)', (v) => (v / 1024).toFixed(1)]
 }
 
 function cell (metric, { median, min, max }) {
@@ -64,8 +68,21 @@ function ratios (results) {
     ...crossRows(10).slice(0, 2),
     ['idle connection: heap, fastify-realtime / raw ws', 'idle', 'realtime', 'ws', 'heapPerConnection', '≤', 1.2],
     ['idle connection: RSS, fastify-realtime / socket.io', 'idle', 'realtime', 'socketio', 'rssPerConnection', '≤', 0.6],
+    ['typed echo, 1 connection: latency p50, fastify-realtime / raw ws', 'echo latency', 'realtime', 'ws', 'p50', '≤', 1.10],
+    ['typed echo, 1 connection: latency p99, fastify-realtime / raw ws', 'echo latency', 'realtime', 'ws', 'p99', '≤', 1.3],
+    ['steady fan-out N=1000: latency p50, fastify-realtime / raw ws', 'fan-out N=1000', 'realtime', 'ws', 'p50', '≤', 1.0],
+    ['accept rate: connections accepted/s, fastify-realtime / @fastify/websocket', 'accept rate', 'realtime', 'fastify-ws', 'acceptsPerSecond', '≥', 1.1],
+    ['accept rate: connections accepted/s, fastify-realtime / raw ws', 'accept rate', 'realtime', 'ws', 'acceptsPerSecond', '≥', 0.9],
     ['accept rate: server CPU per accepted connection, fastify-realtime / raw ws', 'accept rate', 'realtime', 'ws', 'cpuPerAccept'],
+    ['accept rate: server CPU per accepted connection, fastify-realtime / @fastify/websocket', 'accept rate', 'realtime', 'fastify-ws', 'cpuPerAccept'],
     ['ws-client fan-out N=1000: server CPU per delivery, fastify-realtime / raw ws', 'ws-client fan-out', 'realtime', 'ws', 'cpuPerDelivery'],
+    ['ws-client fan-out N=1000: latency p50, fastify-realtime / raw ws', 'ws-client fan-out', 'realtime', 'ws', 'p50'],
+    ['cross-instance N=1000: redis-server CPU per broadcast, fastify-realtime+redis / socket.io+redis-adapter', 'cross-instance fan-out N=1000', 'realtime+redis', 'socketio+redis', 'redisCpuPerBroadcast'],
+    ['recovery on / off: steady fan-out N=1000, server CPU per delivery', 'recovery: fan-out N=1000', 'realtime-recovery', 'realtime', 'cpuPerDelivery'],
+    ['recovery on / off: cross-instance N=1000, latency p50', 'recovery: cross-instance fan-out N=1000 on', 'realtime-recovery+redis', 'realtime+redis', 'p50'],
+    ['recovery on / off: cross-instance N=1000, CPU per delivery (A + B)', 'recovery: cross-instance fan-out N=1000 on', 'realtime-recovery+redis', 'realtime+redis', 'cpuPerDelivery'],
+    ['recovery on / off: cross-instance N=10, latency p50', 'recovery: cross-instance fan-out N=10 on', 'realtime-recovery+redis', 'realtime+redis', 'p50'],
+    ['recovery on / off: cross-instance N=10, redis-server CPU per broadcast', 'recovery: cross-instance fan-out N=10 on', 'realtime-recovery+redis', 'realtime+redis', 'redisCpuPerBroadcast'],
     ...crossRows(1000).slice(2),
     ...crossRows(10).slice(2)
   ]

@@ -32,7 +32,35 @@ export async function startRedis () {
       const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true) })
       socket.on('error', () => resolve(false))
     })
-    if (ok) return { url: `redis://127.0.0.1:${port}`, stop: async () => { child.kill('SIGKILL'); await exited } }
+    if (ok) {
+      const url = `redis://127.0.0.1:${port}`
+      // One connection for the bench's own questions, opened once: INFO costs the server little then.
+      let client
+      const ask = async () => {
+        if (client === undefined) {
+          const { Redis } = await import('ioredis')
+          client = new Redis(url)
+        }
+        return client
+      }
+      return {
+        url,
+        /** A section of INFO, as an object of strings. */
+        info: async (section) => info(await ask(), section),
+        /** redis-server's CPU time so far (used_cpu_sys + used_cpu_user of INFO CPU), in microseconds. */
+        cpu: async () => {
+          const cpu = await info(await ask(), 'cpu')
+          return Math.round((Number(cpu.used_cpu_sys) + Number(cpu.used_cpu_user)) * 1e6)
+        },
+        /** Runs a command on the bench's connection. */
+        command: async (...args) => (await ask()).call(...args),
+        stop: async () => {
+          client?.disconnect()
+          child.kill('SIGKILL')
+          await exited
+        }
+      }
+    }
     await new Promise((resolve) => setTimeout(resolve, 25))
   }
   child.kill('SIGKILL')
@@ -54,4 +82,10 @@ export function median (values) {
 export function cpuMicros () {
   const { user, system } = process.cpuUsage()
   return user + system
+}
+
+/** A section of a redis-server's INFO (through `client`), as an object of strings. */
+async function info (client, section) {
+  const text = await client.info(section)
+  return Object.fromEntries(text.split('\r\n').filter((line) => line.includes(':')).map((line) => line.split(':')))
 }

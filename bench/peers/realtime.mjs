@@ -9,10 +9,11 @@ export const protocol = 'envelope'
 
 const PAYLOAD = Type.Object({ seq: Type.Integer(), text: Type.String({ maxLength: 200 }) })
 
-export async function start ({ redisUrl } = {}) {
+export async function start ({ redisUrl, recovery } = {}) {
   const app = Fastify({ logger: false })
   await app.register(realtime, redisUrl === undefined ? {} : { redis: redisUrl })
   const bench = app.ws('/bench', {
+    ...(recovery === undefined ? {} : { recovery }),
     messages: {
       echo: { data: PAYLOAD, reply: PAYLOAD, handler: (_conn, data) => data },
       join: {
