@@ -125,6 +125,35 @@ const jobs = {
     return result
   },
 
+  /**
+   * `n` members spread over `urls` (connection i on instance i mod k) and
+   * `rooms` rooms (connection i in room floor(i / k) mod rooms, so every
+   * room has members on every instance); then waits for `expected`
+   * deliveries in all (or the deadline) between two marks of the orchestrator.
+   */
+  async spread ({ urls, protocol, n, rooms, expected, deadlineMs }) {
+    const opened = []
+    for (let i = 0; i < urls.length; i++) {
+      const count = Math.floor(n / urls.length) + (i < n % urls.length ? 1 : 0)
+      opened.push(...(await openMany(urls[i], protocol, count)).map((client, j) => ({ client, index: j * urls.length + i })))
+    }
+    await Promise.all(opened.map(({ client, index }) => client.join(`r${Math.floor(index / urls.length) % rooms}`)))
+    let delivered = 0
+    let finish
+    const finished = new Promise((resolve) => { finish = resolve })
+    for (const { client } of opened) {
+      client.onEvent = () => {
+        if (++delivered === expected) finish()
+      }
+    }
+    await ask('mark')
+    const timer = setTimeout(finish, deadlineMs)
+    await finished
+    clearTimeout(timer)
+    await ask('mark')
+    return { delivered, expected }
+  },
+
   /** Opens `n` idle connections: connections opened per second; they stay open until `close`. */
   async idle ({ url, protocol, n }) {
     const start = performance.now()

@@ -33,6 +33,16 @@ const commands = {
     }
     return { sent: count }
   },
+  // `count` broadcasts at `rate` per second, round-robin over `rooms` (bench/capacity.mjs).
+  spray: async ({ rooms, count, rate }) => {
+    const start = now()
+    for (let seq = 0; seq < count; seq++) {
+      const wait = start + seq * 1000 / rate - now()
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait))
+      server.broadcast(rooms[seq % rooms.length], 'tick', { seq, t: now(), text: TEXT })
+    }
+    return { sent: count }
+  },
   close: async () => {
     await server.close()
     setImmediate(() => process.exit(0))
