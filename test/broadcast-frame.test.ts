@@ -95,3 +95,31 @@ test('a reply sent in the same tick as a broadcast arrives after it', async (t) 
     '{"type":"reply","id":1,"data":"the reply"}'
   ])
 })
+
+test('frames to one connection (emits, replies) arrive whole at every length, on plain and compressed connections', async (t) => {
+  const sizes = [0, 100, 125, 126, 200, 65_535, 65_536, 70_000]
+  const app = await build(t, (app) => {
+    app.ws('/one', {
+      messages: {
+        burst: {
+          reply: Type.Integer(),
+          handler: (conn) => {
+            sizes.forEach((size, seq) => conn.emit('tick', { seq, text: 'é'.repeat(size / 2) }))
+            return sizes.length
+          }
+        }
+      },
+      events: { tick: Type.Object({ seq: Type.Integer(), text: Type.String() }) }
+    })
+  }, { realtime: { perMessageDeflate: { threshold: 0 }, maxBufferedBytes: 64 * 1024 * 1024 } })
+  const expected = [
+    ...sizes.map((size, seq) => JSON.stringify({ type: 'tick', data: { seq, text: 'é'.repeat(size / 2) } })),
+    `{"type":"reply","id":1,"data":${sizes.length}}`
+  ]
+  for (const deflate of [false, true]) {
+    const client = await listener(wsUrl(app, '/one'), deflate)
+    t.teardown(() => client.ws.terminate())
+    client.ws.send(JSON.stringify({ type: 'burst', id: 1 }))
+    t.same(await client.next(expected.length), expected, deflate ? 'compressed' : 'plain')
+  }
+})
