@@ -1,3 +1,4 @@
+import { answerFrame, isAckId } from './answer.js'
 import { EnvelopeType } from '../protocol/envelope.js'
 import { ClientErrorCode, RealtimeClientError, wireError } from './errors.js'
 import { Listeners, type Listener } from './listeners.js'
@@ -9,7 +10,7 @@ import { PendingRequests } from './pending-requests.js'
 import { backoffDelay } from './reconnect.js'
 import { Replay, type Restorer } from './replay.js'
 import type {
-  AnyRoute, CloseInfo, ConnectionState, EventData, EventName, MessageName, MessageReply, RequestArgs,
+  AnyRoute, CloseInfo, ConnectionState, EventListener, EventName, MessageName, MessageReply, RequestArgs,
   RequestOptions, RouteShape, SendArgs, StateInfo, WebSocketLike
 } from './types.js'
 
@@ -54,8 +55,13 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
   on (event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void
   /** Listens to `error` frames that answer no request (a failed `send()`), and to failures of the client's own hooks. */
   on (event: 'error', listener: (error: RealtimeClientError) => void): () => void
-  /** Listens to a server event. */
-  on<K extends EventName<R>> (event: K, listener: (data: EventData<R, K>) => void): () => void
+  /**
+   * Listens to a server event. When the server asks for an answer
+   * (`conn.emitWithAck()`), the first listener's return value is sent back
+   * as the answer (a promise is awaited; a throw or rejection answers with
+   * an error frame, its `code` or INTERNAL).
+   */
+  on<K extends EventName<R>> (event: K, listener: EventListener<R, K>): () => void
   on (event: string, listener: Listener): () => void {
     this.#listeners.add(event, listener)
     return () => this.off(event, listener)
@@ -262,7 +268,25 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       }
       return
     }
-    if (type !== EnvelopeType.PONG) this.#listeners.emit(type, message.data)
+    if (type === EnvelopeType.PONG) return
+    if (isAckId(id)) this.#answer(type, id, message.data)
+    else this.#listeners.emit(type, message.data)
+  }
+
+  /** An event that asks for an answer (`conn.emitWithAck()`): the first listener gives it, on the socket it came on. */
+  #answer (type: string, id: string | number, data: unknown): void {
+    const socket = this.#socket
+    const outcome = this.#listeners.answer(type, data)
+    const send = (frame: string): void => {
+      if (socket !== undefined && socket === this.#socket && socket.readyState === OPEN) socket.send(frame)
+    }
+    const value = outcome !== undefined && 'value' in outcome ? outcome.value : undefined
+    if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
+      Promise.resolve(value).then((answer) => send(answerFrame(type, id, { value: answer })),
+        (err: unknown) => send(answerFrame(type, id, { error: err })))
+    } else {
+      send(answerFrame(type, id, outcome))
+    }
   }
 
   /** Drops a socket that will not tell us it is dead (no open in time, no pong). */

@@ -1,5 +1,8 @@
 /** A listener of the client's events. */
-export type Listener = (...args: any[]) => void
+export type Listener = (...args: any[]) => unknown
+
+/** What the first listener of an event did: returned `value`, or threw `error`. */
+export type Outcome = { value: unknown } | { error: unknown }
 
 /** The client's listeners by event name: server events, `state` and `error`. */
 export class Listeners {
@@ -26,5 +29,26 @@ export class Listeners {
         queueMicrotask(() => { throw err })
       }
     }
+  }
+
+  /**
+   * Calls every listener of an event that asks for an answer, as emit()
+   * does; the first one answers: what it returned or threw comes back
+   * instead of being reported. Undefined when there is no listener.
+   */
+  answer (event: string, data: unknown): Outcome | undefined {
+    const listeners = this.#byEvent.get(event)
+    if (listeners === undefined || listeners.size === 0) return undefined
+    let outcome: Outcome | undefined
+    for (const listener of [...listeners]) {
+      try {
+        const value = listener(data)
+        outcome ??= { value }
+      } catch (err) {
+        if (outcome === undefined) outcome = { error: err }
+        else queueMicrotask(() => { throw err })
+      }
+    }
+    return outcome
   }
 }

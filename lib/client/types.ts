@@ -13,6 +13,7 @@ import type { Static, TSchema } from 'typebox'
 export interface RouteShape {
   messages?: object
   events?: object
+  acks?: object
 }
 
 /** A route known only at run time: any message type, any event, `unknown` payloads. */
@@ -41,6 +42,20 @@ export type EventName<R> = keyof Events<R> & string
 
 /** The `data` of a server event, from its schema. */
 export type EventData<R, K extends EventName<R>> = StaticOrUnknown<Events<R>[K]>
+
+type Acks<R> = R extends { acks?: infer A } ? NonNullable<A> : never
+
+/**
+ * What a listener of event `K` answers when the server asks with
+ * `conn.emitWithAck()`: the type of the route's `acks` schema for `K`
+ * (`unknown`, anything JSON can carry, without one).
+ */
+export type EventAnswer<R, K extends string> =
+  [Acks<R>] extends [never] ? unknown : K extends keyof Acks<R> ? StaticOrUnknown<Acks<R>[K]> : unknown
+
+/** A listener of a server event: its return value (or promise) is the answer when the server asked for one. */
+export type EventListener<R, K extends EventName<R>> =
+  (data: EventData<R, K>) => EventAnswer<R, K> | Promise<EventAnswer<R, K>> | void
 
 /** Per-request options. */
 export interface RequestOptions {
