@@ -56,8 +56,6 @@ export class PendingAcks {
         this.#pending.delete(id)
         reject(new FST_RT_ACK_TIMEOUT(event, String(timeout)))
       }, timeout)
-      // An answer nobody waits for must not keep the process alive.
-      timer.unref()
       this.#pending.set(id, { event, resolve, reject, timer })
     })
     return { id, answer }
