@@ -93,3 +93,19 @@ untyped.send('ping-me')
 console.log(reply)
 c.close()
 untyped.close()
+
+// Answers to conn.emitWithAck(): a listener returns the route's `acks` type for the event.
+interface Asking {
+  events: { confirm: import('typebox').TObject<{ amount: import('typebox').TNumber }> }
+  acks: { confirm: import('typebox').TObject<{ ok: import('typebox').TBoolean }> }
+}
+const a = connect<Asking>('ws://127.0.0.1:3000/asking', { WebSocket })
+a.on('confirm', ({ amount }) => ({ ok: amount > 0 }))
+a.on('confirm', async () => ({ ok: true }))
+a.on('confirm', () => {})
+// @ts-expect-error: the answer must fit the ack schema
+a.on('confirm', () => ({ ok: 'yes' }))
+// @ts-expect-error: an async answer too
+a.on('confirm', async () => 1)
+// Without an ack schema a listener may return anything.
+c.on('said', () => 42)
