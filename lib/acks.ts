@@ -76,13 +76,15 @@ export class PendingAcks {
       pending.reject(answeredError(message.error))
       return undefined
     }
+    // A reply without `data` (a listener that returned nothing) answers null, as the server's replies do.
+    const data = message.data === undefined ? null : message.data
     const validator = validators?.get(pending.event)
-    if (validator === undefined || validator.Check(message.data)) {
-      pending.resolve(message.data)
+    if (validator === undefined || validator.Check(data)) {
+      pending.resolve(data)
       return undefined
     }
     const details: WireErrorDetail[] = []
-    for (const error of validator.Errors(message.data)) {
+    for (const error of validator.Errors(data)) {
       details.push({ path: error.instancePath, message: error.message })
       if (details.length === MAX_DETAILS) break
     }

@@ -100,6 +100,13 @@ test('the typed client answers with its first listener\'s return value, sync or 
   t.same(await conn.emitWithAck('confirm', { amount: -1 }), { ok: false })
   t.same(seen, [2, -1])
   t.equal(await conn.emitWithAck('notice', { text: 'shout' }), 'SHOUT')
+  // A listener that returns nothing answers null; one whose answer JSON cannot carry answers INTERNAL.
+  const quiet = typedClient(t, app)
+  quiet.on('notice', () => {})
+  quiet.on('confirm', () => ({ ok: 10n as unknown as boolean }))
+  const conn2 = await opened()
+  t.equal(await conn2.emitWithAck('notice', { text: 'x' }), null)
+  await t.rejects(conn2.emitWithAck('confirm', { amount: 1 }), { name: 'RealtimeError', code: 'INTERNAL' })
   // A plain emit still reaches the listener, and nothing is answered.
   const heard = deferred<string>()
   client.on('notice', ({ text }) => { heard.resolve(text) })

@@ -1,4 +1,3 @@
-import { answerFrame, isAckId } from './answer.js'
 import { EnvelopeType } from '../protocol/envelope.js'
 import { ClientErrorCode, RealtimeClientError, wireError } from './errors.js'
 import { Listeners, type Listener } from './listeners.js'
@@ -269,24 +268,22 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       return
     }
     if (type === EnvelopeType.PONG) return
-    if (isAckId(id)) this.#answer(type, id, message.data)
-    else this.#listeners.emit(type, message.data)
-  }
-
-  /** An event that asks for an answer (`conn.emitWithAck()`): the first listener gives it, on the socket it came on. */
-  #answer (type: string, id: string | number, data: unknown): void {
+    // An `id` asks for an answer (conn.emitWithAck()): the first listener gives it, on the socket that asked.
     const socket = this.#socket
-    const outcome = this.#listeners.answer(type, data)
-    const send = (frame: string): void => {
-      if (socket !== undefined && socket === this.#socket && socket.readyState === OPEN) socket.send(frame)
+    const answer = (frame: object): void => {
+      if (socket?.readyState === OPEN) socket.send(JSON.stringify({ ...frame, id }))
     }
-    const value = outcome !== undefined && 'value' in outcome ? outcome.value : undefined
-    if (typeof (value as PromiseLike<unknown> | undefined)?.then === 'function') {
-      Promise.resolve(value).then((answer) => send(answerFrame(type, id, { value: answer })),
-        (err: unknown) => send(answerFrame(type, id, { error: err })))
-    } else {
-      send(answerFrame(type, id, outcome))
-    }
+    this.#listeners.answer(type, [message.data], id == null
+      ? undefined
+      : (first) => {
+          // Without a listener, first() throws: UNKNOWN_TYPE at once, rather than the server's timeout.
+          (async () => first!(message.data))()
+            .then((data) => answer({ type: EnvelopeType.REPLY, data }))
+            .catch((err) => answer({
+              type: EnvelopeType.ERROR,
+              error: first ? { code: err?.code ?? 'INTERNAL', message: err?.message } : { code: 'UNKNOWN_TYPE' }
+            }))
+        })
   }
 
   /** Drops a socket that will not tell us it is dead (no open in time, no pong). */

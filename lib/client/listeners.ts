@@ -1,9 +1,6 @@
 /** A listener of the client's events. */
 export type Listener = (...args: any[]) => unknown
 
-/** What the first listener of an event did: returned `value`, or threw `error`. */
-export type Outcome = { value: unknown } | { error: unknown }
-
 /** The client's listeners by event name: server events, `state` and `error`. */
 export class Listeners {
   readonly #byEvent = new Map<string, Set<Listener>>()
@@ -19,9 +16,19 @@ export class Listeners {
   }
 
   emit (event: string, ...args: unknown[]): void {
-    const listeners = this.#byEvent.get(event)
-    if (listeners === undefined) return
-    for (const listener of [...listeners]) {
+    this.answer(event, args)
+  }
+
+  /**
+   * Calls the listeners of `event`. With `answer` (an event that asks for
+   * an answer), the first listener is handed to it, so that what it
+   * returns or throws becomes the answer instead of being reported;
+   * without listeners, `answer` gets undefined.
+   */
+  answer (event: string, args: unknown[], answer?: (first: Listener | undefined) => void): void {
+    const listeners = [...this.#byEvent.get(event) ?? []]
+    answer?.(listeners.shift())
+    for (const listener of listeners) {
       try {
         listener(...args)
       } catch (err) {
@@ -29,26 +36,5 @@ export class Listeners {
         queueMicrotask(() => { throw err })
       }
     }
-  }
-
-  /**
-   * Calls every listener of an event that asks for an answer, as emit()
-   * does; the first one answers: what it returned or threw comes back
-   * instead of being reported. Undefined when there is no listener.
-   */
-  answer (event: string, data: unknown): Outcome | undefined {
-    const listeners = this.#byEvent.get(event)
-    if (listeners === undefined || listeners.size === 0) return undefined
-    let outcome: Outcome | undefined
-    for (const listener of [...listeners]) {
-      try {
-        const value = listener(data)
-        outcome ??= { value }
-      } catch (err) {
-        if (outcome === undefined) outcome = { error: err }
-        else queueMicrotask(() => { throw err })
-      }
-    }
-    return outcome
   }
 }
