@@ -33,9 +33,13 @@ export type AckAnswers<A extends EventMap> = { [K in keyof A]: Static<A[K]> }
  * What `conn.emitWithAck(K)` resolves with: the static type of the route's
  * `acks` schema for event `K`, `unknown` without one. An indexed access,
  * not a conditional on `K`, so that connections of different ack maps
- * still compare; NoInfer for the reason EventPayload has it.
+ * still compare; the wide EventMap (any `Connection`) short-cuts to
+ * `unknown` rather than expand `Static<TSchema>` when two connections are
+ * compared (a million instantiations in the quick start otherwise).
+ * NoInfer for the reason EventPayload has it.
  */
-export type AckAnswer<A extends EventMap, K extends string> = NoInfer<(AckAnswers<A> & Record<string, unknown>)[K]>
+export type AckAnswer<A extends EventMap, K extends string> =
+  NoInfer<string extends keyof A ? unknown : (AckAnswers<A> & Record<string, unknown>)[K]>
 
 /** One inbound message type: the schema of its `data` and, for requests, of the reply. */
 export interface MessageSpec {
