@@ -303,7 +303,12 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
         void this.#restore(this.#generation, false)
       }
     } else {
-      if (session !== undefined && typeof message.pos === 'string') session.pos = message.pos
+      const pos = message.pos
+      if (session !== undefined && typeof pos === 'string') {
+        // Positions only grow: one already seen is a duplicate (a live copy of an event the resume sent).
+        if (!isAfter(pos, session.pos)) return
+        session.pos = pos
+      }
       this.#listeners.emit(type, message.data)
     }
   }
@@ -366,6 +371,13 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
 }
 
 function ignore (): void {}
+
+/** Whether position `pos` (`<epoch>-<seq>`) comes after `last`; another epoch is another history: after. */
+function isAfter (pos: string, last: string | undefined): boolean {
+  const [epoch, seq] = pos.split('-')
+  const [lastEpoch, lastSeq] = last?.split('-') ?? []
+  return epoch !== lastEpoch || Number(seq) > Number(lastSeq)
+}
 
 /** The URL with `resume` and `pos` (route option `recovery`) in place of any it had. */
 function resumeUrl (url: string, id: string, pos: string | undefined): string {
