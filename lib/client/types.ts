@@ -61,7 +61,7 @@ export type RequestArgs<R, K extends MessageName<R>> =
 /**
  * Where the client is:
  * - `connecting`: the first attempt is under way;
- * - `open`: connected, and after a reconnect, restored (replayed, `onReconnect` done) with the offline queue sent;
+ * - `open`: connected, and after a reconnect, restored (the session resumed, or replayed; `onReconnect` done) with the offline queue sent;
  * - `reconnecting`: the connection was lost; a new attempt is waiting or under way;
  * - `closed`: for good (`close()`, a close code that forbids reconnecting, or `maxAttempts` used up).
  */
