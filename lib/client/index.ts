@@ -23,5 +23,5 @@ export { shouldReconnect, type ReconnectOptions } from './reconnect.js'
 export type { PingOptions } from './liveness.js'
 export type {
   AnyRoute, CloseInfo, ConnectionState, EventAnswer, EventData, EventListener, EventName, MessageData, MessageName, MessageReply,
-  RequestOptions, RouteShape, StateInfo, WebSocketConstructor, WebSocketLike
+  RequestOptions, RouteShape, SessionInfo, StateInfo, WebSocketConstructor, WebSocketLike
 } from './types.js'

@@ -76,7 +76,7 @@ export type RequestArgs<R, K extends MessageName<R>> =
 /**
  * Where the client is:
  * - `connecting`: the first attempt is under way;
- * - `open`: connected, and after a reconnect, restored (replayed, `onReconnect` done) with the offline queue sent;
+ * - `open`: connected, and after a reconnect, restored (the session resumed, or replayed; `onReconnect` done) with the offline queue sent;
  * - `reconnecting`: the connection was lost; a new attempt is waiting or under way;
  * - `closed`: for good (`close()`, a close code that forbids reconnecting, or `maxAttempts` used up).
  */
@@ -94,6 +94,20 @@ export interface StateInfo {
   attempt: number
   /** `reconnecting` only: milliseconds until the next attempt. */
   delay?: number
+  /**
+   * `open` after a reconnect of a route with session recovery: true if the
+   * server resumed the session (rooms back, missed events follow, no replay),
+   * false if a fresh session began (joins replayed).
+   */
+  recovered?: boolean
+}
+
+/** The session of a route with session recovery (`client.session`). */
+export interface SessionInfo {
+  /** The id of the server's last `session` frame. */
+  readonly id: string
+  /** The position of the last event received in this session; undefined before the first. */
+  readonly pos?: string | undefined
 }
 
 /** How the last connection ended, for `shouldReconnect`. */
