@@ -13,7 +13,7 @@ import type { AckAnswer, EventMap, EventName, EventPayload, RequestUser } from '
 import type { RouteRuntime } from './route-runtime.js'
 import { ackTimeout } from './validate-options.js'
 import {
-  kAlive, kAnswer, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kResuming, kRoomsOf, kOverLimit, kSendFrame, kTake
+  kAlive, kAnswer, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kReplayedTo, kRoomsOf, kOverLimit, kSendFrame, kTake
 } from './symbols.js'
 
 /**
@@ -63,8 +63,13 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   readonly #routeLog: FastifyBaseLogger
   readonly #reqId: string
   #log: FastifyBaseLogger | undefined
-  /** @internal true while a claimed session is being resumed: broadcasts wait, then come from the history */
-  [kResuming] = false
+  /**
+   * @internal the history position up to which this connection has its
+   * events: Infinity while its claimed session is resumed (broadcasts wait,
+   * then come from the history), then the last one replayed, so that a live
+   * copy of a replayed event that arrives late is not sent twice
+   */
+  [kReplayedTo] = 0
   #acks: PendingAcks | undefined
 
   /** @internal */

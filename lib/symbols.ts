@@ -29,6 +29,6 @@ export const kReservation = Symbol('fastify-realtime.reservation')
 export const kRealtimeUpgrade = Symbol('fastify-realtime.realtimeUpgrade')
 /** In a plain @fastify/websocket route's config: not one of the plugin's routes. */
 export const kPlainRoute = Symbol('fastify-realtime.plainRoute')
-export const kResuming = Symbol('fastify-realtime.resuming')
+export const kReplayedTo = Symbol('fastify-realtime.replayedTo')
 export const kStartSession = Symbol('fastify-realtime.startSession')
 export const kHistoryClosed = Symbol('fastify-realtime.historyClosed')
