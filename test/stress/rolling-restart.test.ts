@@ -175,7 +175,7 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   const closeTook = Date.now() - stoppedAt
 
   // The survivor fills up to its cap and no further; the rest are refused with 503 and retry.
-  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 20_000 })
+  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 45_000 })
   const peakAtCap = b.peak
   t.ok(peakAtCap <= CLIENTS, `at its cap the survivor never held more than maxConnections (peak ${peakAtCap}; ${b.refusedAtCap} upgrades refused with 503)`)
   const releasedAt = Date.now()
