@@ -1,24 +1,30 @@
 import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import { WebSocket } from 'ws'
+import { isAnswerFrame, PendingAcks, withAckId, type AckOptions } from './acks.js'
 import { BroadcastOperator } from './broadcast.js'
 import { payloadOf, writeFrame, writeText } from './broadcast-frame.js'
 import { CloseCode } from './protocol/close-codes.js'
 import type { Namespace } from './namespace.js'
 import { TokenBucket, type RateVerdict, type ResolvedRateLimit } from './rate-limit.js'
 import { RealtimeError, WireErrorCode } from './protocol/wire-errors.js'
-import type { EventMap, EventName, EventPayload, RequestUser } from './route.js'
+import { FST_RT_ACK_CLOSED, FST_RT_ACK_UNSUPPORTED } from './errors.js'
+import type { InboundMessage } from './parse-envelope.js'
+import type { AckAnswer, EventMap, EventName, EventPayload, RequestUser } from './route.js'
 import type { RouteRuntime } from './route-runtime.js'
+import { ackTimeout } from './validate-options.js'
 import {
-  kAlive, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kResuming, kRoomsOf, kOverLimit, kSendFrame, kTake
+  kAlive, kAnswer, kCleanup, kEncode, kJoin, kLeave, kOpen, kReceive, kRemove, kReplayedTo, kRoomsOf, kOverLimit, kSendFrame, kTake
 } from './symbols.js'
 
 /**
  * One client on one WebSocket route. Created after the upgrade, once the
  * route's hooks have accepted the request; gone after `onClose`. `E` is the
  * route's event map, `U` the type of `request.user`, `Q` and `P` those of
- * the upgrade request's query string and route parameters.
+ * the upgrade request's query string and route parameters, `A` the
+ * schemas of the answers to `emitWithAck()` (the route's `acks`).
  */
-export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Record<string, unknown>, P = Record<string, unknown>> {
+export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Record<string, unknown>, P = Record<string, unknown>,
+  A extends EventMap = EventMap> {
   /** Unique across instances: the instance id, a dot, a counter. */
   readonly id: string
   /** The namespace (route path) this connection belongs to. */
@@ -57,8 +63,14 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   readonly #routeLog: FastifyBaseLogger
   readonly #reqId: string
   #log: FastifyBaseLogger | undefined
-  /** @internal true while a claimed session is being resumed: broadcasts wait, then come from the history */
-  [kResuming] = false
+  /**
+   * @internal the history position up to which this connection has its
+   * events: Infinity while its claimed session is resumed (broadcasts wait,
+   * then come from the history), then the last one replayed, so that a live
+   * copy of a replayed event that arrives late is not sent twice
+   */
+  [kReplayedTo] = 0
+  #acks: PendingAcks | undefined
 
   /** @internal */
   constructor (id: string, namespace: Namespace<E>, route: RouteRuntime, socket: WebSocket,
@@ -178,6 +190,43 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   emit<K extends EventName<E>> (type: K, data: EventPayload<E, K>): void {
     this.#route.telemetry.emitted()
     this.send(this.namespace[kEncode](type, data))
+  }
+
+  /**
+   * Sends event `type` to this connection only, asking for an answer: the
+   * frame carries an `id` the client echoes in a `reply` (the promise
+   * resolves with its `data`, checked against the route's `acks` schema
+   * for the event) or an `error` frame (rejects with a RealtimeError of the
+   * client's code). Rejects with FST_RT_ACK_TIMEOUT, FST_RT_ACK_CLOSED,
+   * FST_RT_ACK_LIMIT or FST_RT_ACK_INVALID; a rejection nobody awaits is
+   * logged at debug level, never unhandled.
+   */
+  emitWithAck<K extends EventName<E>> (type: K, data: EventPayload<E, K>, options?: AckOptions): Promise<AckAnswer<A, K>> {
+    const route = this.#route
+    const timeout = options?.timeout === undefined ? route.limits.ackTimeout : ackTimeout('timeout', options.timeout)
+    let answer: Promise<unknown>
+    if (route.acks === undefined) {
+      answer = Promise.reject(new FST_RT_ACK_UNSUPPORTED(this.namespace.path))
+    } else if (this.#closed || this.socket.readyState !== WebSocket.OPEN) {
+      answer = Promise.reject(new FST_RT_ACK_CLOSED(type))
+    } else {
+      // Encoded first: data the event cannot carry throws here, as emit() does, before anything is awaited.
+      const frame = this.namespace[kEncode](type, data)
+      const ack = (this.#acks ??= new PendingAcks(route.limits.maxPendingAcks)).add(type, timeout)
+      answer = ack.answer
+      if (ack.id !== undefined) {
+        route.telemetry.emitted()
+        this.send(withAckId(frame, ack.id))
+      }
+    }
+    answer.catch((err: unknown) => this.log.debug({ err, connectionId: this.id }, 'realtime emitWithAck failed'))
+    return answer as Promise<AckAnswer<A, K>>
+  }
+
+  /** @internal a `reply` or `error` frame: a client's answer to emitWithAck() */
+  [kAnswer] (message: InboundMessage): void {
+    const refusal = this.#acks?.answer(message, this.#route.acks)
+    if (refusal !== undefined) this.send(refusal)
   }
 
   /**
@@ -347,7 +396,8 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
       if (verdict === 'exhausted') this[kOverLimit]()
       return
     }
-    if (this.#queue === undefined) {
+    // An answer to an emitWithAck() of onOpen does not wait for onOpen behind the queue.
+    if (this.#queue === undefined || (this.#acks !== undefined && this.#acks.size > 0 && isAnswerFrame(data, isBinary))) {
       this.#route.handleFrame(this as Connection<any, any>, data, isBinary)
     } else if (this.#queue.length < this.#route.maxQueuedMessages * 2) {
       this.#queue.push(data, isBinary)
@@ -363,6 +413,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     this.#closed = true
     this.#queue = undefined
     clearTimeout(this.#expiry)
+    this.#acks?.close()
     this.#route.heartbeat?.delete(this)
     // Rooms stay readable in onClose; the room index no longer lists this connection.
     this.#roomsAtClose = this.namespace[kRemove](this)

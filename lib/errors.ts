@@ -70,3 +70,23 @@ export const FST_RT_UNSUPPORTED_PROTOCOL: ErrorClass<[string]> = createError<[st
 /** `addHook()` once the app is ready: a route's hooks are fixed by then. */
 export const FST_RT_HOOK_AFTER_READY: ErrorClass<[string]> = createError<[string]>(
   'FST_RT_HOOK_AFTER_READY', "Hook '%s' added after the app became ready: add hooks before app.ready() or app.listen()", 500)
+
+/** `conn.emitWithAck()`: the client did not answer within the timeout (`ackTimeout`, or the call's `timeout`). */
+export const FST_RT_ACK_TIMEOUT: ErrorClass<[string, string]> = createError<[string, string]>(
+  'FST_RT_ACK_TIMEOUT', "No answer to '%s' within %s ms", 500)
+
+/** `conn.emitWithAck()` on a connection that closed before the client answered (or was closed already). */
+export const FST_RT_ACK_CLOSED: ErrorClass<[string]> = createError<[string]>(
+  'FST_RT_ACK_CLOSED', "The connection closed before '%s' was answered", 500)
+
+/** `conn.emitWithAck()` while `maxPendingAcks` answers are awaited on the connection: nothing is sent. */
+export const FST_RT_ACK_LIMIT: ErrorClass<[string]> = createError<[string]>(
+  'FST_RT_ACK_LIMIT', 'Too many answers awaited on this connection (maxPendingAcks %s)', 500)
+
+/** The client's answer to `conn.emitWithAck()` does not match the route's `acks` schema for the event. */
+export const FST_RT_ACK_INVALID: ErrorClass<[string, string]> = createError<[string, string]>(
+  'FST_RT_ACK_INVALID', "The answer to '%s' does not match its ack schema: %s", 500)
+
+/** `conn.emitWithAck()` on a raw route: its frames go to `onMessage`, so no answer can be read. */
+export const FST_RT_ACK_UNSUPPORTED: ErrorClass<[string]> = createError<[string]>(
+  'FST_RT_ACK_UNSUPPORTED', "emitWithAck() is not available on the raw route '%s'", 500)

@@ -132,8 +132,10 @@ export {
   type EventMap, type EventName, type EventPayload, type JsonRouteDefinition, type StaticOf, type ReplyOf,
   type MessageDefinitions, type MessageHandler, type MessageSpec, type RawRouteDefinition,
   type RequestUser, type UserOf, type RouteWithPath, type UpgradeRouteOptions, type FastifyUpgradeOptions, type UpgradeHook, type UpgradeRequest,
-  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection, type RecoveryOptions
+  type WsRouteGeneric, type UpgradeTypes, type DefaultUpgradeTypes, type ResolveUpgradeTypes, type RouteConnection, type RecoveryOptions,
+  type AckAnswer, type AckAnswers
 } from './route.js'
+export type { AckOptions } from './acks.js'
 export type { RealtimeNamespaces, NamespaceEvents, RealtimeDecorator, WsRouteMethod } from './types.js'
 export type { Broker, BrokerHost, BrokerStatus, BroadcastPacket, UserCommand } from './broker.js'
 export type { PresenceEntry, PresenceEvent, PresenceStore, PresenceStoreOptions } from './presence.js'

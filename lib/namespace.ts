@@ -15,7 +15,7 @@ import type { EventMap, EventName, EventPayload } from './route.js'
 import { encodeAnyEvent, type EventEncoder } from './serialize.js'
 import type { RouteTelemetry } from './telemetry.js'
 import {
-  kAdd, kDeliver, kEncode, kHistoryClosed, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kResuming, kRoomsOf, kSendFrame,
+  kAdd, kDeliver, kEncode, kHistoryClosed, kJoin, kLeave, kPresenceExpired, kPublish, kRemove, kReplayedTo, kRoomsOf, kSendFrame,
   kStartSession
 } from './symbols.js'
 
@@ -177,7 +177,7 @@ export class Namespace<E extends EventMap = EventMap> {
       this.#memberships.delete(conn)
       for (const room of rooms) this.#removeMember(conn, room)
     }
-    if (conn.sessionId !== undefined && !conn[kResuming]) this.#history.closed(conn, rooms ?? NO_ROOMS)
+    if (conn.sessionId !== undefined && conn[kReplayedTo] !== Infinity) this.#history.closed(conn, rooms ?? NO_ROOMS)
     if (this.#connections.size === 0) {
       this.#ready = undefined
       this.#lastSeq = 0
@@ -244,7 +244,7 @@ export class Namespace<E extends EventMap = EventMap> {
       }
       return ready.then(() => { if (!conn.closed) this.#history.opened(conn) })
     }
-    conn[kResuming] = true
+    conn[kReplayedTo] = Infinity
     this.#resuming++
     const from = this.#held.length
     const history = this.#history
@@ -260,7 +260,7 @@ export class Namespace<E extends EventMap = EventMap> {
   #resumed (conn: Connection<E, any>, claim: ResumeClaim, outcome: ResumeOutcome, from: number): void {
     const held = this.#held
     if (--this.#resuming === 0) this.#held = []
-    conn[kResuming] = false
+    conn[kReplayedTo] = 0
     if (conn.closed) {
       // Lost again while resuming: the session stays resumable, as it was.
       if (outcome.recovered) {
@@ -294,6 +294,8 @@ export class Namespace<E extends EventMap = EventMap> {
       last = packet.seq
       if (addressedTo(packet, rooms, ids)) sendText(conn, packet.frame)
     }
+    // Live copies of these may still be on their way from Redis (the resume answered first): they are skipped.
+    conn[kReplayedTo] = last
   }
 
   /**
@@ -306,7 +308,7 @@ export class Namespace<E extends EventMap = EventMap> {
     this.#host.log.warn({ namespace: this.path, last, next, connections: this.#connections.size },
       'realtime missed events of a recovery history; clients are asked to resume')
     for (const conn of this.#connections.values()) {
-      if (!conn[kResuming]) conn.close(CloseCode.RESUME_NEEDED, 'missed events, resume')
+      if (conn[kReplayedTo] !== Infinity) conn.close(CloseCode.RESUME_NEEDED, 'missed events, resume')
     }
   }
 
@@ -397,8 +399,8 @@ export class Namespace<E extends EventMap = EventMap> {
     let delivered = 0
     for (const conn of targets) {
       if (except.length !== 0 && except.includes(conn.id)) continue
-      // Picks what it missed from the history and from #held once its resume is answered.
-      if (resuming !== 0 && conn[kResuming]) continue
+      // A resuming connection picks what it missed from the history and #held; a resumed one has what it was replayed.
+      if (seq !== undefined && conn[kReplayedTo] >= seq) continue
       framed ??= textFrame(packet.frame)
       conn[kSendFrame](framed)
       delivered++

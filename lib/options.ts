@@ -158,6 +158,18 @@ export interface RealtimeOptions {
    */
   maxRoomNameLength?: number
   /**
+   * Milliseconds a client has to answer `conn.emitWithAck()` before its
+   * promise rejects with FST_RT_ACK_TIMEOUT (a call's `timeout` overrides it).
+   * @default 10000
+   */
+  ackTimeout?: number
+  /**
+   * Answers to `conn.emitWithAck()` one connection may await at a time; one
+   * more rejects at once with FST_RT_ACK_LIMIT, sending nothing.
+   * @default 64
+   */
+  maxPendingAcks?: number
+  /**
    * permessage-deflate (ws option object or true). Off by default: it costs
    * memory and CPU per connection, and inflation is what compression bombs
    * attack (`maxPayload` still bounds the inflated size).
@@ -261,6 +273,8 @@ export interface ResolvedOptions {
   maxConnectionsPerIp: number
   maxRoomsPerConnection: number
   maxRoomNameLength: number
+  ackTimeout: number
+  maxPendingAcks: number
   perMessageDeflate: boolean | Record<string, unknown>
   redis: RedisOption | undefined
   redisPrefix: string
@@ -306,6 +320,8 @@ export const DEFAULTS = {
   maxConnectionsPerIp: 0,
   maxRoomsPerConnection: 128,
   maxRoomNameLength: 255,
+  ackTimeout: 10_000,
+  maxPendingAcks: 64,
   perMessageDeflate: false,
   redisPrefix: 'fastify-realtime',
   redisSharded: false,

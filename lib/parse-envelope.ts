@@ -12,6 +12,8 @@ export interface InboundMessage {
   type: string
   data: unknown
   id: RequestId | undefined
+  /** The `error` object of an `{"type":"error"}` frame: a client's failed answer to `emitWithAck()`. */
+  error?: unknown
 }
 
 /** Why an inbound frame could not become an `InboundMessage`. */
@@ -56,6 +58,7 @@ export function parseEnvelope (text: string): InboundMessage | ProtocolFault {
     return new ProtocolFault(WireErrorCode.VALIDATION_FAILED, 'Message type must be a non-empty string', id as RequestId | undefined,
       [{ path: '/type', message: 'must be a non-empty string' }])
   }
+  if (type === 'error') return { type, data: undefined, id: id as RequestId | undefined, error: envelope.error }
   return { type, data: envelope.data, id: id as RequestId | undefined }
 }
 

@@ -8,7 +8,7 @@ import { LocalBroker } from './local-broker.js'
 import { Namespace } from './namespace.js'
 import { resolveRateLimit } from './rate-limit.js'
 import { compileEventEncoder, encodeAnyEvent } from './serialize.js'
-import { checkEvents, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
+import { checkEvents, compileAcks, compileMessages, type JsonRouteDefinition, type RawRouteDefinition } from './route.js'
 import { JsonRouteRuntime, RawRouteRuntime, type RouteLimits, type RouteRuntime } from './route-runtime.js'
 import { kRealtimeUpgrade } from './symbols.js'
 import { positiveInteger, resolveHeartbeat, resolveOrigins, resolveRecovery, resolveSlowConsumer } from './validate-options.js'
@@ -58,6 +58,8 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
         : resolveRateLimit(`${fullPath} rateLimit`, definition.rateLimit),
       maxRoomsPerConnection: options.maxRoomsPerConnection,
       maxRoomNameLength: options.maxRoomNameLength,
+      ackTimeout: options.ackTimeout,
+      maxPendingAcks: options.maxPendingAcks,
       canJoin: definition.canJoin as RouteLimits['canJoin'],
       counters: host.counters
     },
@@ -75,7 +77,7 @@ export function registerRoute (host: RealtimeHost, hooks: HookRegistry, instance
     }
     checkEvents(fullPath, definition.events)
     runtime = new JsonRouteRuntime(compileMessages(fullPath, definition.messages as Record<string, unknown> | undefined,
-      serialize), lifecycle, hooks.resolver(fullPath, instance, definition))
+      serialize), lifecycle, hooks.resolver(fullPath, instance, definition), compileAcks(fullPath, definition.acks))
   }
   const presence = definition.presence === undefined || definition.presence === false
     ? undefined

@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify'
+import type { Validator } from 'typebox/compile'
 import type { Connection } from './connection.js'
 import type { HeartbeatGroup } from './heartbeat.js'
 import type { ResolvedRateLimit } from './rate-limit.js'
@@ -7,7 +8,7 @@ import { parseEnvelope, ProtocolFault, type InboundMessage } from './parse-envel
 import { encodeError, encodePong, encodeReply } from './protocol/envelope.js'
 import type { CompiledMessage } from './route.js'
 import type { MessageObservation, RouteTelemetry } from './telemetry.js'
-import { kOverLimit, kTake } from './symbols.js'
+import { kAnswer, kOverLimit, kTake } from './symbols.js'
 import { RealtimeError, WireErrorCode, type WireErrorDetail } from './protocol/wire-errors.js'
 
 type AnyConnection = Connection<any, any>
@@ -22,6 +23,9 @@ export interface RouteLimits {
   readonly rateLimit: ResolvedRateLimit | undefined
   readonly maxRoomsPerConnection: number
   readonly maxRoomNameLength: number
+  /** `conn.emitWithAck()`: the default timeout, and how many answers a connection may await. */
+  readonly ackTimeout: number
+  readonly maxPendingAcks: number
   readonly canJoin: ((conn: AnyConnection, room: string) => boolean | Promise<boolean>) | undefined
   /** Shared with the plugin: what the slow-consumer policy did, all routes together. */
   readonly counters: { droppedMessages: number, slowConsumersClosed: number }
@@ -39,6 +43,8 @@ export interface RouteRuntime {
   readonly limits: RouteLimits
   /** The route's metrics and diagnostics channels. */
   readonly telemetry: RouteTelemetry
+  /** Validators of the answers to `emitWithAck()`, by event; undefined on a raw route, which reads no answers. */
+  readonly acks: ReadonlyMap<string, Validator> | undefined
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void
   /** Answers a frame that will not be handled (over budget), with its id when it has one. */
   refuseFrame (conn: AnyConnection, data: Buffer, isBinary: boolean, code: string, message: string): void
@@ -63,6 +69,7 @@ abstract class BaseRouteRuntime implements RouteRuntime {
   readonly keepRequest: boolean
   readonly limits: RouteLimits
   readonly telemetry: RouteTelemetry
+  acks: ReadonlyMap<string, Validator> | undefined
 
   constructor (lifecycle: Lifecycle) {
     this.onOpen = lifecycle.onOpen
@@ -85,10 +92,12 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
   /** Read at the first message: hooks may be added to the route's contexts until the app is ready. */
   #hooks: MessageHooks | undefined
 
-  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle, hooks: () => MessageHooks) {
+  constructor (messages: Map<string, CompiledMessage>, lifecycle: Lifecycle, hooks: () => MessageHooks,
+    acks: ReadonlyMap<string, Validator> = new Map()) {
     super(lifecycle)
     this.#messages = messages
     this.#resolveHooks = hooks
+    this.acks = acks
   }
 
   handleFrame (conn: AnyConnection, data: Buffer, isBinary: boolean): void {
@@ -107,6 +116,12 @@ export class JsonRouteRuntime extends BaseRouteRuntime {
     if (type === 'ping') {
       conn.send(encodePong(id))
       this.telemetry.handled('ping')
+      return
+    }
+    if (type === 'reply' || type === 'error') {
+      // A client's answer to conn.emitWithAck(); one nothing awaits is ignored.
+      conn[kAnswer](message)
+      this.telemetry.handled(type)
       return
     }
     const hooks = this.#hooks ??= this.#resolveHooks()

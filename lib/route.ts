@@ -26,6 +26,21 @@ export type EventName<E extends EventMap> = keyof E & string
 export type EventPayload<E extends EventMap, K extends EventName<E>> =
   NoInfer<E[K] extends infer S extends TSchema ? Static<S> : never>
 
+/** The static type of each `acks` schema, by event. */
+export type AckAnswers<A extends EventMap> = { [K in keyof A]: Static<A[K]> }
+
+/**
+ * What `conn.emitWithAck(K)` resolves with: the static type of the route's
+ * `acks` schema for event `K`, `unknown` without one. An indexed access,
+ * not a conditional on `K`, so that connections of different ack maps
+ * still compare; the wide EventMap (any `Connection`) short-cuts to
+ * `unknown` rather than expand `Static<TSchema>` when two connections are
+ * compared (a million instantiations in the quick start otherwise).
+ * NoInfer for the reason EventPayload has it.
+ */
+export type AckAnswer<A extends EventMap, K extends string> =
+  NoInfer<string extends keyof A ? unknown : (AckAnswers<A> & Record<string, unknown>)[K]>
+
 /** One inbound message type: the schema of its `data` and, for requests, of the reply. */
 export interface MessageSpec {
   /** Schema of `data`. Without it `data` is passed on unchecked, typed `unknown`. */
@@ -195,29 +210,36 @@ export interface RouteCommon<C, Req = UpgradeRequest, S = FastifySchema> extends
   protocols?: readonly string[]
 }
 
-/** The connection of a route: its events, the user, the upgrade request's query and params. */
-export type RouteConnection<E extends EventMap, T extends UpgradeTypes> = Connection<E, RequestUser, T['Querystring'], T['Params']>
+/** The connection of a route: its events, the user, the upgrade request's query and params, its ack schemas. */
+export type RouteConnection<E extends EventMap, T extends UpgradeTypes, A extends EventMap = EventMap> =
+  Connection<E, RequestUser, T['Querystring'], T['Params'], A>
 
 /**
  * A route speaking the JSON envelope, with typed message handlers and events.
  * `T` types the upgrade request (see ResolveUpgradeTypes), `S` is its schema.
  */
 export interface JsonRouteDefinition<D = Record<string, TSchema>, R = Record<string, TSchema>, E extends EventMap = EventMap,
-  T extends UpgradeTypes = DefaultUpgradeTypes, S = FastifySchema>
-  extends RouteCommon<RouteConnection<E, T>, UpgradeRequest<T>, S> {
+  T extends UpgradeTypes = DefaultUpgradeTypes, S = FastifySchema, A extends EventMap = EventMap>
+  extends RouteCommon<RouteConnection<E, T, A>, UpgradeRequest<T>, S> {
   raw?: false
   /** Inbound message types: schema, optional reply schema, handler. */
-  messages?: MessageDefinitions<D, R, RouteConnection<E, T>>
+  messages?: MessageDefinitions<D, R, RouteConnection<E, T, A>>
   /** Server events this route emits: name -> schema of `data`. Types `emit()`. */
   events?: E
+  /**
+   * Schemas of the client's answers to `conn.emitWithAck()`, by event: an
+   * answer that does not match rejects with FST_RT_ACK_INVALID. Types what
+   * `emitWithAck()` resolves with (`unknown` for an event without one).
+   */
+  acks?: A
   /**
    * Runs after validation, before the handler, after the hooks added with
    * `app.realtime.addHook('preMessage')`: throw a RealtimeError to refuse
    * the message with its code.
    */
-  preMessage?: PreMessageHook<RouteConnection<E, T>> | Array<PreMessageHook<RouteConnection<E, T>>>
+  preMessage?: PreMessageHook<RouteConnection<E, T, A>> | Array<PreMessageHook<RouteConnection<E, T, A>>>
   /** Called, after the plugin's, when a message of this route ends in an error answer. */
-  onMessageError?: OnMessageErrorHook<RouteConnection<E, T>> | Array<OnMessageErrorHook<RouteConnection<E, T>>>
+  onMessageError?: OnMessageErrorHook<RouteConnection<E, T, A>> | Array<OnMessageErrorHook<RouteConnection<E, T, A>>>
   /**
    * Writes replies and events through their schemas' serialisers, as
    * Fastify does with response schemas: fields a schema does not declare
@@ -268,8 +290,8 @@ export type RouteWithPath<D> = D & { path: string }
  * `typeof chat` types a client without importing server code.
  */
 export function defineRoute<G extends WsRouteGeneric = WsRouteGeneric, D = Record<string, TSchema>, R = Record<string, TSchema>,
-  E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema> (
-  route: RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S>>): RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S>>
+  E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema, A extends EventMap = Record<never, TSchema>> (
+  route: RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S, A>>): RouteWithPath<JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S, A>>
 export function defineRoute<G extends WsRouteGeneric = WsRouteGeneric, S extends FastifySchema = FastifySchema> (
   route: RouteWithPath<RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>>): RouteWithPath<RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>>
 export function defineRoute (route: unknown): unknown {
@@ -292,6 +314,18 @@ export function checkEvents (path: string, events: unknown): void {
   for (const name of Object.keys(events)) {
     if (RESERVED_EVENTS.has(name)) throw new FST_RT_RESERVED_EVENT(name)
   }
+}
+
+/** Compiles a route's `acks` schemas once, at registration: event name -> validator of the client's answer. */
+export function compileAcks (path: string, acks: unknown): Map<string, Validator> {
+  const compiled = new Map<string, Validator>()
+  if (acks === undefined) return compiled
+  if (acks === null || typeof acks !== 'object') throw new FST_RT_INVALID_OPTION(`${path} acks`, 'an object of answer schemas')
+  for (const [name, schema] of Object.entries(acks)) {
+    if (schema === null || typeof schema !== 'object') throw new FST_RT_INVALID_OPTION(`${path} acks.${name}`, 'a schema')
+    compiled.set(name, Compile(schema as TSchema))
+  }
+  return compiled
 }
 
 /** Compiles every `data` schema once, at registration, and checks the declaration. */

@@ -99,8 +99,8 @@ export interface RealtimeDecorator extends EventEmitter {
  */
 export interface WsRouteMethod {
   <G extends WsRouteGeneric = WsRouteGeneric, D = Record<string, TSchema>, R = Record<string, TSchema>,
-    E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema> (path: string,
-    route: JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S> | RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>): Namespace<E>
+    E extends EventMap = Record<never, TSchema>, S extends FastifySchema = FastifySchema, A extends EventMap = Record<never, TSchema>> (path: string,
+    route: JsonRouteDefinition<D, R, E, ResolveUpgradeTypes<G, S>, S, A> | RawRouteDefinition<ResolveUpgradeTypes<G, S>, S>): Namespace<E>
   <E extends EventMap = Record<never, TSchema>> (route: RouteWithPath<JsonRouteDefinition<any, any, E, any, any>> |
   RouteWithPath<RawRouteDefinition<any, any>>): Namespace<E>
 }

@@ -46,6 +46,8 @@ export function resolveOptions (opts: RealtimeOptions = {}): ResolvedOptions {
     maxConnectionsPerIp: nonNegativeInteger('maxConnectionsPerIp', opts.maxConnectionsPerIp ?? DEFAULTS.maxConnectionsPerIp),
     maxRoomsPerConnection: positiveInteger('maxRoomsPerConnection', opts.maxRoomsPerConnection ?? DEFAULTS.maxRoomsPerConnection),
     maxRoomNameLength: positiveInteger('maxRoomNameLength', opts.maxRoomNameLength ?? DEFAULTS.maxRoomNameLength),
+    ackTimeout: ackTimeout('ackTimeout', opts.ackTimeout ?? DEFAULTS.ackTimeout),
+    maxPendingAcks: positiveInteger('maxPendingAcks', opts.maxPendingAcks ?? DEFAULTS.maxPendingAcks),
     perMessageDeflate: resolveDeflate(opts.perMessageDeflate ?? serverOptions.perMessageDeflate ?? DEFAULTS.perMessageDeflate),
     redis: resolveRedis(opts.redis),
     redisPrefix: stringList('redisPrefix', [opts.redisPrefix ?? DEFAULTS.redisPrefix])[0]!,
@@ -239,6 +241,17 @@ function resolveFunction<F> (name: string, value: F | undefined, fallback: F): F
   if (value === undefined) return fallback
   if (typeof value !== 'function') throw new FST_RT_INVALID_OPTION(name, 'a function')
   return value
+}
+
+/** setTimeout cannot wait longer. */
+const MAX_TIMEOUT = 2 ** 31 - 1
+
+/** Checks an ack timeout (`ackTimeout`, or a call's `timeout`): a positive integer of milliseconds that setTimeout can wait. */
+export function ackTimeout (name: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0 || (value as number) > MAX_TIMEOUT) {
+    throw new FST_RT_INVALID_OPTION(name, `a positive integer of milliseconds, at most ${MAX_TIMEOUT}`)
+  }
+  return value as number
 }
 
 export function positiveInteger (name: string, value: unknown): number {

@@ -9,8 +9,8 @@ import { build } from 'esbuild'
  */
 
 const ENTRY = fileURLToPath(new URL('../lib/client/index.ts', import.meta.url))
-/** Minified bytes; 8.2 KB when this was written. Raise it only knowingly. */
-const BUDGET = 10 * 1024
+/** Minified bytes; 8.2 KB when this was written, 10.6 KB with session resume. Raise it only knowingly. */
+const BUDGET = 11 * 1024
 
 test('the client bundles from its own files only, for any platform, within its size budget', async (t) => {
   const result = await build({

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { Cluster } from 'ioredis'
 import { RealtimeEmitter } from '../lib/redis/index.js'
-import { build, member } from './helper.js'
+import { build, member, type TestContext } from './helper.js'
 import { liveRoute } from './fixtures/live-route.js'
 import { liveMember, range, resumeQuery, seqsUntil } from './support/live-client.js'
 import { chatInstance } from './support/instances.js'
@@ -12,13 +12,16 @@ import { redisClusterFor } from './support/redis.js'
  * against a real 3-master Redis Cluster the suite starts on free ports.
  */
 
+/** An ioredis Cluster client of the suite's cluster, disconnected at teardown. */
+function clusterClient (t: TestContext, nodes: ConstructorParameters<typeof Cluster>[0]): Cluster {
+  const client = new Cluster(nodes)
+  t.teardown(() => client.disconnect())
+  return client
+}
+
 test('sharded pub/sub on a Redis Cluster carries rooms, namespaces, user commands and the emitter', async (t) => {
   const cluster = await redisClusterFor(t)
-  const client = (): Cluster => {
-    const c = new Cluster(cluster.nodes)
-    t.teardown(() => c.disconnect())
-    return c
-  }
+  const client = (): Cluster => clusterClient(t, cluster.nodes)
   const a = await chatInstance(t, client(), { redisSharded: true })
   const b = await chatInstance(t, client(), { redisSharded: true })
   // Rooms whose channels hash to different slots, hence different masters.
@@ -43,11 +46,7 @@ test('sharded pub/sub on a Redis Cluster carries rooms, namespaces, user command
 
 test('session recovery on a Redis Cluster: a history and its channel on one slot, a resume on the other instance', async (t) => {
   const cluster = await redisClusterFor(t)
-  const client = (): Cluster => {
-    const c = new Cluster(cluster.nodes)
-    t.teardown(() => c.disconnect())
-    return c
-  }
+  const client = (): Cluster => clusterClient(t, cluster.nodes)
   const instance = () => build(t, (app) => { app.ws(liveRoute({ window: 10_000, maxEvents: 1_000 })) },
     { realtime: { redis: client(), redisSharded: true, publishTimeout: 1000, redisReadyTimeout: 5000 } })
   const a = await instance()

@@ -9,8 +9,8 @@ import { PendingRequests } from './pending-requests.js'
 import { backoffDelay } from './reconnect.js'
 import { Replay, type Restorer } from './replay.js'
 import type {
-  AnyRoute, CloseInfo, ConnectionState, EventData, EventName, MessageName, MessageReply, RequestArgs,
-  RequestOptions, RouteShape, SendArgs, StateInfo, WebSocketLike
+  AnyRoute, CloseInfo, ConnectionState, EventListener, EventName, MessageName, MessageReply, RequestArgs,
+  RequestOptions, RouteShape, SendArgs, SessionInfo, StateInfo, WebSocketLike
 } from './types.js'
 
 const OPEN = 1
@@ -38,6 +38,10 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
   #retryTimer: ReturnType<typeof setTimeout> | undefined
   #connectTimer: ReturnType<typeof setTimeout> | undefined
   #liveness: Liveness | undefined
+  /** From the route's `session` frames (route option `recovery`) and the `pos` of its events. */
+  #session: { id: string, pos?: string } | undefined
+  /** A resumed connection is open and waits for its session frame, which says whether to replay. */
+  #resuming = false
 
   constructor (url: string | URL, options: ClientOptions<R> = {}) {
     this.#options = resolveOptions(url, options)
@@ -50,12 +54,26 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     return this.#state
   }
 
+  /**
+   * On a route with session recovery: the session's id and the position of
+   * the last event received, sent back on a reconnect to resume. Undefined
+   * before the first `session` frame (and on other routes).
+   */
+  get session (): SessionInfo | undefined {
+    return this.#session && { ...this.#session }
+  }
+
   /** Listens to the client's state. */
   on (event: 'state', listener: (state: ConnectionState, info: StateInfo) => void): () => void
   /** Listens to `error` frames that answer no request (a failed `send()`), and to failures of the client's own hooks. */
   on (event: 'error', listener: (error: RealtimeClientError) => void): () => void
-  /** Listens to a server event. */
-  on<K extends EventName<R>> (event: K, listener: (data: EventData<R, K>) => void): () => void
+  /**
+   * Listens to a server event. When the server asks for an answer
+   * (`conn.emitWithAck()`), the first listener's return value is sent back
+   * as the answer (a promise is awaited; a throw or rejection answers with
+   * an error frame, its `code` or INTERNAL).
+   */
+  on<K extends EventName<R>> (event: K, listener: EventListener<R, K>): () => void
   on (event: string, listener: Listener): () => void {
     this.#listeners.add(event, listener)
     return () => this.off(event, listener)
@@ -158,6 +176,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
 
   #dial (generation: number, token: string | undefined | null): void {
     let url = this.#options.url
+    if (this.#session !== undefined) url = resumeUrl(url, this.#session.id, this.#session.pos)
     if (token != null) {
       url += `${url.includes('?') ? '&' : '?'}${encodeURIComponent(this.#options.tokenParam)}=${encodeURIComponent(token)}`
     }
@@ -172,7 +191,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     this.#socket = socket
     this.#connectTimer = setTimeout(() => this.#giveUp(socket, 'connect timeout'), this.#options.connectTimeout)
     socket.onopen = () => {
-      if (generation === this.#generation) void this.#ready(generation)
+      if (generation === this.#generation) this.#ready()
     }
     socket.onmessage = (event: { data: unknown }) => {
       if (generation === this.#generation) this.#receive(event.data)
@@ -195,19 +214,32 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     }
   }
 
-  async #ready (generation: number): Promise<void> {
-    clearTimeout(this.#connectTimer)
+  #ready (): void {
     this.#opened = true
     const ping = this.#options.ping
+    const sendPing = (): boolean => this.#write({ type: EnvelopeType.PING, json: undefined, id: undefined })
     if (ping !== false) {
       const socket = this.#socket!
-      this.#liveness = new Liveness(ping, () => this.#write({ type: EnvelopeType.PING, json: undefined, id: undefined }),
-        () => this.#giveUp(socket, 'ping timeout'))
+      this.#liveness = new Liveness(ping, sendPing, () => this.#giveUp(socket, 'ping timeout'))
       this.#liveness.start()
     }
+    if (this.#session === undefined) {
+      void this.#restore(this.#generation, undefined)
+      return
+    }
+    // A resume: opening ends with the session frame (the connect timeout still runs). The server answers
+    // frames only after it, so a pong first means the route has stopped speaking sessions.
+    this.#resuming = true
+    sendPing()
+  }
+
+  /** After a reconnect, restores the server-side state unless the session was `recovered`; then sends the queue. */
+  async #restore (generation: number, recovered: boolean | undefined): Promise<void> {
+    clearTimeout(this.#connectTimer)
+    this.#resuming = false
     if (this.#everOpened) {
       // Restore the server-side state first: the replay, then the app's hook; the queue goes after both.
-      for (const { type, json } of this.#replay.owed()) {
+      for (const { type, json } of recovered === true ? [] : this.#replay.owed()) {
         this.#request(type, json, this.#options.requestTimeout, true).catch((err: RealtimeClientError) => {
           // Only the server's refusal (e.g. FORBIDDEN now) ends a replay; a lost answer is retried next time.
           if (CLIENT_CODES.has(err.code)) return
@@ -218,6 +250,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       const hook = this.#options.onReconnect
       if (hook !== undefined) {
         const restorer: Restorer<R> = {
+          recovered: recovered === true,
           send: (type, ...args) => this.#send({ type, json: encodeData(type, args[0]), id: undefined }, true),
           request: (type, ...args) => this.#request(type, encodeData(type, args[0]), this.#timeout(args[1]), true)
         }
@@ -232,7 +265,7 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
     this.#everOpened = true
     this.#attempt = 0
     for (const outgoing of this.#queue.drain()) this.#write(outgoing)
-    this.#setState('open', { attempt: 0 })
+    this.#setState('open', recovered === undefined ? { attempt: 0 } : { attempt: 0, recovered })
   }
 
   #receive (raw: unknown): void {
@@ -262,7 +295,42 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
       }
       return
     }
-    if (type !== EnvelopeType.PONG) this.#listeners.emit(type, message.data)
+    const session = this.#session
+    if (type === 'session') {
+      const { id, recovered } = message.data ?? {}
+      if (typeof id !== 'string') return
+      // A fresh session starts with no position: it resumes from its own start.
+      this.#session = { id, pos: recovered === true ? session?.pos : undefined }
+      if (this.#resuming) void this.#restore(this.#generation, recovered === true)
+    } else if (type === EnvelopeType.PONG) {
+      if (this.#resuming) {
+        this.#session = undefined
+        void this.#restore(this.#generation, false)
+      }
+    } else {
+      const pos = message.pos
+      if (session !== undefined && typeof pos === 'string') {
+        // Positions only grow: one already seen is a duplicate (a live copy of an event the resume sent).
+        if (!isAfter(pos, session.pos)) return
+        session.pos = pos
+      }
+      // An `id` asks for an answer (conn.emitWithAck()): the first listener gives it, on the socket that asked.
+      const socket = this.#socket
+      const answer = (frame: object): void => {
+        if (socket?.readyState === OPEN) socket.send(JSON.stringify({ ...frame, id }))
+      }
+      this.#listeners.answer(type, [message.data], id == null
+        ? undefined
+        : (first) => {
+            // Without a listener, first() throws: UNKNOWN_TYPE at once, rather than the server's timeout.
+            (async () => first!(message.data))()
+              .then((data) => answer({ type: EnvelopeType.REPLY, data }))
+              .catch((err) => answer({
+                type: EnvelopeType.ERROR,
+                error: first ? { code: err?.code ?? 'INTERNAL', message: err?.message } : { code: 'UNKNOWN_TYPE' }
+              }))
+          })
+    }
   }
 
   /** Drops a socket that will not tell us it is dead (no open in time, no pong). */
@@ -323,6 +391,22 @@ export class RealtimeClient<R extends RouteShape = AnyRoute> {
 }
 
 function ignore (): void {}
+
+/** Whether position `pos` (`<epoch>-<seq>`) comes after `last`; another epoch is another history: after. */
+function isAfter (pos: string, last: string | undefined): boolean {
+  const [epoch, seq] = pos.split('-')
+  const [lastEpoch, lastSeq] = last?.split('-') ?? []
+  return epoch !== lastEpoch || Number(seq) > Number(lastSeq)
+}
+
+/** The URL with `resume` and `pos` (route option `recovery`) in place of any it had. */
+function resumeUrl (url: string, id: string, pos: string | undefined): string {
+  const [path, query] = url.split(/\?(.*)/)
+  const params = (query ?? '').split('&').filter((param) => param !== '' && !/^(resume|pos)(=|$)/.test(param))
+  params.push('resume=' + encodeURIComponent(id))
+  if (pos !== undefined) params.push('pos=' + encodeURIComponent(pos))
+  return `${path!}?${params.join('&')}`
+}
 
 /**
  * The HTTP status of a refused upgrade, where the WebSocket implementation

@@ -22,6 +22,6 @@ export { RealtimeClientError, ClientErrorCode, type ErrorDetail } from './errors
 export { shouldReconnect, type ReconnectOptions } from './reconnect.js'
 export type { PingOptions } from './liveness.js'
 export type {
-  AnyRoute, CloseInfo, ConnectionState, EventData, EventName, MessageData, MessageName, MessageReply,
-  RequestOptions, RouteShape, StateInfo, WebSocketConstructor, WebSocketLike
+  AnyRoute, CloseInfo, ConnectionState, EventAnswer, EventData, EventListener, EventName, MessageData, MessageName, MessageReply,
+  RequestOptions, RouteShape, SessionInfo, StateInfo, WebSocketConstructor, WebSocketLike
 } from './types.js'

@@ -1,5 +1,5 @@
 /** A listener of the client's events. */
-export type Listener = (...args: any[]) => void
+export type Listener = (...args: any[]) => unknown
 
 /** The client's listeners by event name: server events, `state` and `error`. */
 export class Listeners {
@@ -16,9 +16,19 @@ export class Listeners {
   }
 
   emit (event: string, ...args: unknown[]): void {
-    const listeners = this.#byEvent.get(event)
-    if (listeners === undefined) return
-    for (const listener of [...listeners]) {
+    this.answer(event, args)
+  }
+
+  /**
+   * Calls the listeners of `event`. With `answer` (an event that asks for
+   * an answer), the first listener is handed to it, so that what it
+   * returns or throws becomes the answer instead of being reported;
+   * without listeners, `answer` gets undefined.
+   */
+  answer (event: string, args: unknown[], answer?: (first: Listener | undefined) => void): void {
+    const listeners = [...this.#byEvent.get(event) ?? []]
+    answer?.(listeners.shift())
+    for (const listener of listeners) {
       try {
         listener(...args)
       } catch (err) {

@@ -1,7 +1,9 @@
 import type { AnyRoute, MessageName, MessageReply, RequestArgs, RouteShape, SendArgs } from './types.js'
 
-/** Sends that go out at once, for `onReconnect`: they run before the offline queue is sent. */
+/** For `onReconnect`: sends that go out at once, before the offline queue is sent. */
 export interface Restorer<R extends RouteShape = AnyRoute> {
+  /** Whether the server resumed the session (route option `recovery`): rooms are back, missed events follow, nothing was replayed. */
+  readonly recovered: boolean
   send: <K extends MessageName<R>>(type: K, ...args: SendArgs<R, K>) => boolean
   request: <K extends MessageName<R>>(type: K, ...args: RequestArgs<R, K>) => Promise<MessageReply<R, K>>
 }

@@ -13,6 +13,7 @@ import type { Static, TSchema } from 'typebox'
 export interface RouteShape {
   messages?: object
   events?: object
+  acks?: object
 }
 
 /** A route known only at run time: any message type, any event, `unknown` payloads. */
@@ -42,6 +43,20 @@ export type EventName<R> = keyof Events<R> & string
 /** The `data` of a server event, from its schema. */
 export type EventData<R, K extends EventName<R>> = StaticOrUnknown<Events<R>[K]>
 
+type Acks<R> = R extends { acks?: infer A } ? NonNullable<A> : never
+
+/**
+ * What a listener of event `K` answers when the server asks with
+ * `conn.emitWithAck()`: the type of the route's `acks` schema for `K`
+ * (`unknown`, anything JSON can carry, without one).
+ */
+export type EventAnswer<R, K extends string> =
+  [Acks<R>] extends [never] ? unknown : K extends keyof Acks<R> ? StaticOrUnknown<Acks<R>[K]> : unknown
+
+/** A listener of a server event: its return value (or promise) is the answer when the server asked for one. */
+export type EventListener<R, K extends EventName<R>> =
+  (data: EventData<R, K>) => EventAnswer<R, K> | Promise<EventAnswer<R, K>> | void
+
 /** Per-request options. */
 export interface RequestOptions {
   /** Milliseconds before the request rejects with `TIMEOUT`; counts time spent queued offline. Defaults to the client's `requestTimeout`. */
@@ -61,7 +76,7 @@ export type RequestArgs<R, K extends MessageName<R>> =
 /**
  * Where the client is:
  * - `connecting`: the first attempt is under way;
- * - `open`: connected, and after a reconnect, restored (replayed, `onReconnect` done) with the offline queue sent;
+ * - `open`: connected, and after a reconnect, restored (the session resumed, or replayed; `onReconnect` done) with the offline queue sent;
  * - `reconnecting`: the connection was lost; a new attempt is waiting or under way;
  * - `closed`: for good (`close()`, a close code that forbids reconnecting, or `maxAttempts` used up).
  */
@@ -79,6 +94,20 @@ export interface StateInfo {
   attempt: number
   /** `reconnecting` only: milliseconds until the next attempt. */
   delay?: number
+  /**
+   * `open` after a reconnect of a route with session recovery: true if the
+   * server resumed the session (rooms back, missed events follow, no replay),
+   * false if a fresh session began (joins replayed).
+   */
+  recovered?: boolean
+}
+
+/** The session of a route with session recovery (`client.session`). */
+export interface SessionInfo {
+  /** The id of the server's last `session` frame. */
+  readonly id: string
+  /** The position of the last event received in this session; undefined before the first. */
+  readonly pos?: string | undefined
 }
 
 /** How the last connection ended, for `shouldReconnect`. */

@@ -7,6 +7,9 @@ import type { WireErrorDetail } from './wire-errors.js'
  *                     {"type": "error", "id": "c1", "error": {"code", "message", "details"?}}
  *                     {"type": "said", "data": {...}}
  *                     {"type": "pong"}
+ *                     {"type": "confirm", "data": {...}, "id": "s1"}   conn.emitWithAck()
+ *   client -> server  {"type": "reply", "id": "s1", "data": ...}       its answer
+ *                     {"type": "error", "id": "s1", "error": {"code", "message"}}
  */
 
 /** A request id: chosen by the client, echoed in the one answer it asks for. */

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { test } from 'tap'
 import WebSocket from 'ws'
+import { Type } from 'typebox'
 import realtime, { defineRoute } from '../../lib/index.js'
 import { pollUntil, type TestContext } from '../helper.js'
 import { spawnLines } from '../support/child-lines.js'
@@ -15,7 +16,8 @@ import { redisFor } from '../support/redis.js'
  * stopped with app.close(): its clients get 1001 and come back, spread by
  * the client's full-jitter backoff, on the survivor; presence converges and
  * the survivor's maxConnections holds while upgrades over it (503) are
- * retried.
+ * retried. The route has session recovery: while the survivor broadcasts a
+ * counter, no client misses or repeats a tick across the move.
  */
 
 const CLIENTS = 1000
@@ -23,11 +25,15 @@ const SQUATTERS = 50
 const INITIAL_DELAY = 500
 const MAX_DELAY = 4000
 const BUCKET_MS = 100
+const TICKS_PER_SECOND = 20
 const CHILD = fileURLToPath(new URL('../support/typed-clients.mjs', import.meta.url))
 
 const live = defineRoute({
   path: '/live',
   presence: true,
+  // Session recovery: a client of the stopped instance resumes on the survivor without missing a tick.
+  recovery: true,
+  events: { tick: Type.Integer() },
   preValidation: async (request, reply) => {
     const token = (request.query as { token?: string }).token
     if (token === undefined) {
@@ -148,6 +154,12 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   t.same([a.open, b.open], [CLIENTS / 2, CLIENTS / 2], 'round robin: half on each')
   await pollUntil(async () => await b.app.realtime.namespace('/live').presenceCount('everyone') === CLIENTS, { timeout: 10_000 })
 
+  // The survivor broadcasts a counter to everyone, from before the stop until every client is back.
+  let tick = 0
+  const ticking = setInterval(() => { b.app.realtime.namespace('/live').emit('tick', ++tick).catch(() => {}) }, 1000 / TICKS_PER_SECOND)
+  t.teardown(() => clearInterval(ticking))
+  await pollUntil(() => tick >= 3)
+
   // Squatters hold places on the survivor directly, so that the returning clients run into its cap.
   const squatters: WebSocket[] = []
   for (let i = 0; i < SQUATTERS; i++) {
@@ -163,7 +175,7 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   const closeTook = Date.now() - stoppedAt
 
   // The survivor fills up to its cap and no further; the rest are refused with 503 and retry.
-  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 20_000 })
+  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 45_000 })
   const peakAtCap = b.peak
   t.ok(peakAtCap <= CLIENTS, `at its cap the survivor never held more than maxConnections (peak ${peakAtCap}; ${b.refusedAtCap} upgrades refused with 503)`)
   const releasedAt = Date.now()
@@ -184,6 +196,18 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   t.ok(report.refusals['503'] !== undefined && report.refusals['503'] > 0, `upgrades over the cap were refused with 503 and retried (${report.refusals['503']})`)
   await pollUntil(async () => await b.app.realtime.namespace('/live').presenceCount('everyone') === CLIENTS, { timeout: 10_000 })
   t.pass('presence on the survivor counts exactly the 1,000 clients')
+
+  clearInterval(ticking)
+  const lastTick = tick
+  let ticks!: { complete: number, recovered: number, bad: unknown[] }
+  await pollUntil(async () => {
+    clients.child.stdin!.write(`ticks ${lastTick}\n`)
+    ticks = JSON.parse(await clients.nextLine())
+    return ticks.complete === CLIENTS
+  }, { timeout: 10_000, interval: 100 }).catch(() => {})
+  t.same(ticks.bad, [], `every client received ticks 1..${lastTick} exactly once, in order: none lost across the restart`)
+  t.equal(ticks.complete, CLIENTS)
+  t.equal(ticks.recovered, CLIENTS / 2, 'every client of the stopped instance resumed its session on the survivor (recovered: true)')
 
   const moved = report.lostAt.map((lost, i) => ({ lost, back: report.backAt[i] })).filter((c) => c.lost !== null)
   t.equal(moved.length, CLIENTS / 2, 'the stopped instance\'s clients, and only those, lost their connection')

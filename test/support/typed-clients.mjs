@@ -6,7 +6,9 @@
 // line "report" on stdin is answered with one JSON line: how many clients
 // are open now, for every client that lost its connection when (Date.now())
 // it lost it, the delay its first retry drew, and when it was open again;
-// and how the attempts that failed ended (HTTP status, or close code and reason). Closing stdin ends it.
+// and how the attempts that failed ended (HTTP status, or close code and reason). A line "ticks <n>" is
+// answered with how many clients received the route's `tick` events 1..n exactly once, in order, and how
+// many reconnects recovered their session. Closing stdin ends it.
 import WebSocket from 'ws'
 import { connect } from '../../dist/lib/client/index.js'
 
@@ -18,6 +20,9 @@ const backAt = new Array(count).fill(null)
 const firstDelay = new Array(count).fill(null)
 const isOpen = new Array(count).fill(false)
 const refusals = {}
+// Every `tick` event each client received, in order (the route's broadcasts of a counter).
+const ticks = Array.from({ length: count }, () => [])
+let recovered = 0
 let open = 0
 let announced = false
 
@@ -29,8 +34,10 @@ for (let i = 0; i < count; i++) {
   })
   clients.push(client)
   client.on('error', () => {})
+  client.on('tick', (n) => { ticks[i].push(n) })
   client.on('state', (state, info) => {
     if (state === 'open') {
+      if (info.recovered === true) recovered++
       open++
       isOpen[i] = true
       if (lostAt[i] !== null && backAt[i] === null) backAt[i] = Date.now()
@@ -60,7 +67,16 @@ process.stdin.setEncoding('utf8').on('data', (chunk) => {
   while ((end = input.indexOf('\n')) !== -1) {
     const line = input.slice(0, end)
     input = input.slice(end + 1)
-    if (line === 'report') {
+    if (line.startsWith('ticks ')) {
+      // "ticks <n>": how many clients received exactly ticks 1..n, once each, in order; a few of the others.
+      const last = Number(line.slice(6))
+      const bad = []
+      for (let c = 0; c < count; c++) {
+        const got = ticks[c]
+        if (got.length !== last || got.some((n, k) => n !== k + 1)) bad.push({ client: c, received: got.length, first: got[0], last: got.at(-1) })
+      }
+      process.stdout.write(JSON.stringify({ complete: count - bad.length, recovered, bad: bad.slice(0, 5) }) + '\n')
+    } else if (line === 'report') {
       const states = {}
       for (const client of clients) states[client.state] = (states[client.state] ?? 0) + 1
       process.stdout.write(JSON.stringify({ open, states, lostAt, backAt, firstDelay, refusals }) + '\n')

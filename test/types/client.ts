@@ -35,9 +35,11 @@ c.on('state', (s, info) => {
   const detail: StateInfo = info
   // The HTTP status of a refused upgrade, where the WebSocket implementation tells it.
   const status: number | undefined = info.status
+  // On a route with session recovery, after a reconnect: whether the session came back.
+  const recovered: boolean | undefined = info.recovered
   // @ts-expect-error: not a state
   const wrong: 'online' = s
-  console.log(state, detail, status, wrong)
+  console.log(state, detail, status, recovered, wrong)
 })
 c.on('error', (err) => {
   const error: RealtimeClientError = err
@@ -70,10 +72,17 @@ c.send('join', { name: 'r1' })
 c.send('kick', { room: 'r1' })
 console.log(sent)
 
+// The session of a route with recovery: read-only.
+const session: { readonly id: string, readonly pos?: string | undefined } | undefined = c.session
+// @ts-expect-error: read-only
+c.session = undefined
+console.log(session)
+
 // Options are typed from the route too.
 connect<typeof chat>('/chat', {
   replay: { join: 'leave' },
   onReconnect: async (restore) => {
+    if (restore.recovered) return
     await restore.request('join', { room: 'lobby' })
     // @ts-expect-error: `join` takes `{ room }`
     restore.send('join', { lobby: true })
@@ -93,3 +102,19 @@ untyped.send('ping-me')
 console.log(reply)
 c.close()
 untyped.close()
+
+// Answers to conn.emitWithAck(): a listener returns the route's `acks` type for the event.
+interface Asking {
+  events: { confirm: import('typebox').TObject<{ amount: import('typebox').TNumber }> }
+  acks: { confirm: import('typebox').TObject<{ ok: import('typebox').TBoolean }> }
+}
+const a = connect<Asking>('ws://127.0.0.1:3000/asking', { WebSocket })
+a.on('confirm', ({ amount }) => ({ ok: amount > 0 }))
+a.on('confirm', async () => ({ ok: true }))
+a.on('confirm', () => {})
+// @ts-expect-error: the answer must fit the ack schema
+a.on('confirm', () => ({ ok: 'yes' }))
+// @ts-expect-error: an async answer too
+a.on('confirm', async () => 1)
+// Without an ack schema a listener may return anything.
+c.on('said', () => 42)

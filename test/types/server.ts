@@ -213,3 +213,31 @@ const noUser: UserOf<{ query: unknown }> = 'anything'
 // @ts-expect-error without a declared user, conn.user is unknown
 const noUserId: string = (null as unknown as UserOf<{ query: unknown }>).id
 console.log(optionalUser, requiredUser, notUndefined, noUser, noUserId)
+
+// emitWithAck(): resolves with the route's `acks` schema for the event, `unknown` without one.
+const asking = defineRoute({
+  path: '/asking',
+  events: { confirm: Type.Object({ amount: Type.Number() }), notice: Type.String() },
+  acks: { confirm: Type.Object({ ok: Type.Boolean() }) },
+  onOpen: async (conn) => {
+    const answer = await conn.emitWithAck('confirm', { amount: 1 }, { timeout: 1_000 })
+    const ok: boolean = answer.ok
+    // @ts-expect-error: the answer has no `amount`
+    console.log(answer.amount, ok)
+    const free = await conn.emitWithAck('notice', 'hi')
+    // @ts-expect-error: an event without an ack schema answers `unknown`
+    const text: string = free
+    // @ts-expect-error: the event's data is typed as for emit()
+    await conn.emitWithAck('confirm', { amount: 'one' })
+    // @ts-expect-error: no such event
+    await conn.emitWithAck('nope', {})
+    // @ts-expect-error: timeout is a number
+    await conn.emitWithAck('notice', 'hi', { timeout: '1s' })
+    console.log(text)
+  }
+})
+app.ws(asking)
+// A connection of a route with acks is still a Connection.
+const anyConn: Connection = null as unknown as Parameters<NonNullable<typeof asking['onOpen']>>[0]
+const unknownAnswer: Promise<unknown> = anyConn.emitWithAck('anything', {})
+console.log(unknownAnswer)
