@@ -25,7 +25,9 @@ const METRICS = {
 
 function cell (metric, { median, min, max }) {
   const format = METRICS[metric][1]
-  return `${format(median)} (${format(min)}–${format(max)})`
+  // A cell that measured nothing (no delivery) has no latency: NaN, which IPC turns into null.
+  const show = (value) => value === null || Number.isNaN(value) ? '–' : format(value)
+  return `${show(median)} (${show(min)}–${show(max)})`
 }
 
 function table (results) {
@@ -90,7 +92,7 @@ function ratios (results) {
   for (const [label, scenario, ours, theirs, metric, sense, goal] of rows) {
     const a = value(results, scenario, ours, metric)
     const b = value(results, scenario, theirs, metric)
-    if (a === undefined || b === undefined) continue
+    if (a == null || b == null) continue
     const ratio = a / b
     if (goal === undefined) {
       lines.push(`| ${label} | ${ratio.toFixed(2)} | (context) | |`)
