@@ -10,7 +10,8 @@ export const protocol = 'envelope'
 const PAYLOAD = Type.Object({ seq: Type.Integer(), text: Type.String({ maxLength: 200 }) })
 
 export async function start ({ redisUrl, recovery } = {}) {
-  const app = Fastify({ logger: false })
+  // BENCH_LOG=<level> shows the server's logs (warnings: missed events, broker down) on stderr.
+  const app = Fastify({ logger: process.env.BENCH_LOG === undefined ? false : { level: process.env.BENCH_LOG } })
   await app.register(realtime, redisUrl === undefined ? {} : { redis: redisUrl })
   const bench = app.ws('/bench', {
     ...(recovery === undefined ? {} : { recovery }),
