@@ -102,9 +102,29 @@ export function formatPosition (epoch: string, seq: number): string {
   return `${epoch}-${seq}`
 }
 
-/** An event frame `{"type",...}` with its position first: `{"pos":"...","type",...}`. */
+/**
+ * Where an event frame `{"type":"<name>",...}` (protocol/envelope.ts writes
+ * every one) is cut to put its position after the type: just after the
+ * type's closing quote. Frames keep starting with `{"type":`, which clients
+ * that sniff the type before parsing rely on.
+ */
+export function typeEnd (frame: string): number {
+  let quote = TYPE_START.length - 1
+  for (;;) {
+    quote = frame.indexOf('"', quote + 1)
+    if (quote === -1) throw new TypeError('not an event frame')
+    let backslashes = 0
+    while (frame.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes++
+    if (backslashes % 2 === 0) return quote + 1
+  }
+}
+
+const TYPE_START = '{"type":"'
+
+/** An event frame with its position after the type: `{"type":"update","pos":"...","data":...}`. */
 export function withPosition (frame: string, position: string): string {
-  return '{"pos":"' + position + '",' + frame.slice(1)
+  const end = typeEnd(frame)
+  return frame.slice(0, end) + ',"pos":"' + position + '"' + frame.slice(end)
 }
 
 /** The session frame, the first frame of a recovery-enabled route. */

@@ -9,6 +9,8 @@ import { liveMember, pushUpdates, range, resumeQuery, seqsUntil } from './suppor
 import { redisFor } from './support/redis.js'
 import type { RecoveryOptions } from '../lib/index.js'
 import { RealtimeEmitter } from '../lib/redis/index.js'
+import { withPosition } from '../lib/history.js'
+import { encodeEvent } from '../lib/protocol/envelope.js'
 
 /*
  * Session recovery (route option `recovery`) as a bare `ws` client sees it:
@@ -231,4 +233,16 @@ test('redis: an instance whose subscriber missed events closes its clients with 
   const back = await liveMember(t, a, 'ann', [], resumeQuery(ann.id, seen.pos))
   t.equal(back.recovered, true)
   t.same(await seqsUntil(t, back.client, 12), range(2, 12), 'the resume fills the gap, once, in order')
+})
+
+test('a broadcast keeps starting with its type: the position goes after it, whatever the type name holds', async (t) => {
+  const app = await memoryApp(t)
+  const ann = await liveMember(t, app, 'ann', ['r1'])
+  await app.realtime.namespace('/live').to('r1').emit('update', { room: 'r1', seq: 1, text: 'x' })
+  t.match(await ann.client.nextRaw(), /^\{"type":"update","pos":"[0-9a-f]{16}-1","data":\{/)
+  for (const type of ['a"b', 'back\\', 'both\\"', '","pos":"x']) {
+    const frame = withPosition(encodeEvent(type, { n: 1 }), '0123456789abcdef-7')
+    t.same(JSON.parse(frame), { type, pos: '0123456789abcdef-7', data: { n: 1 } }, JSON.stringify(type))
+  }
+  t.equal(withPosition(encodeEvent('bare', undefined), 'p'), '{"type":"bare","pos":"p"}')
 })

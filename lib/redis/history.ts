@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { BroadcastPacket } from '../broker.js'
 import { FST_RT_BROKER_UNAVAILABLE } from '../errors.js'
 import {
-  formatPosition, newEpoch, parsePosition,
+  formatPosition, newEpoch, parsePosition, typeEnd,
   type History, type HistoryOptions, type ResumeOutcome, type SequencedPacket, type SessionHolder
 } from '../history.js'
 import { withTimeout, type RedisClient } from './connection.js'
@@ -25,7 +25,8 @@ import { historyHeader } from './wire.js'
  * positions of the old one are refused, never silently short.
  */
 
-// KEYS: meta, log. ARGV: epoch if new, maxEvents, channel, header (after '{'), frame (after '{'), PUBLISH or SPUBLISH.
+// KEYS: meta, log. ARGV: epoch if new, maxEvents, channel, header (after '{'), the frame up to its type's end and after it,
+// PUBLISH or SPUBLISH.
 const APPEND = `
 local epoch = redis.call('HGET', KEYS[1], 'e')
 if not epoch then
@@ -34,8 +35,8 @@ if not epoch then
   redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
 end
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'h', ARGV[4], 'f', ARGV[5])
-redis.call(ARGV[6], ARGV[3], 'v1\\n{"p":' .. seq .. ',' .. ARGV[4] .. '\\n{"pos":"' .. epoch .. '-' .. seq .. '",' .. ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'h', ARGV[4], 'a', ARGV[5], 'b', ARGV[6])
+redis.call(ARGV[7], ARGV[3], 'v1\\n{"p":' .. seq .. ',' .. ARGV[4] .. '\\n' .. ARGV[5] .. ',"pos":"' .. epoch .. '-' .. seq .. '"' .. ARGV[6])
 return seq
 `
 
@@ -205,14 +206,16 @@ export class RedisHistory implements History {
 
   #entry (epoch: string, id: string, fields: string[]): SequencedPacket {
     let header = ''
-    let frame = ''
+    let head = ''
+    let tail = ''
     for (let i = 0; i < fields.length; i += 2) {
       if (fields[i] === 'h') header = fields[i + 1]!
-      else if (fields[i] === 'f') frame = fields[i + 1]!
+      else if (fields[i] === 'a') head = fields[i + 1]!
+      else if (fields[i] === 'b') tail = fields[i + 1]!
     }
     const { r, x } = JSON.parse('{' + header) as { r: string[], x: string[] }
     const seq = Number(id.slice(2))
-    return { namespace: this.#options.namespace, rooms: r, except: x, seq, frame: '{"pos":"' + formatPosition(epoch, seq) + '",' + frame }
+    return { namespace: this.#options.namespace, rooms: r, except: x, seq, frame: head + ',"pos":"' + formatPosition(epoch, seq) + '"' + tail }
   }
 
   #mark (pending: Pending): void {
@@ -276,8 +279,9 @@ export function appendToHistory (options: AppendOptions, packet: BroadcastPacket
   const tag = `{${options.channel}}`
   const header = historyHeader(options.instanceId, packet)
   const frame = typeof packet.frame === 'string' ? packet.frame : packet.frame.toString()
+  const end = typeEnd(frame)
   const done = append.run(options.client, [`${tag}:meta`, `${tag}:log`],
-    [newEpoch(), options.maxEvents, options.channel, header, frame.slice(1), options.sharded ? 'SPUBLISH' : 'PUBLISH'])
+    [newEpoch(), options.maxEvents, options.channel, header, frame.slice(0, end), frame.slice(end), options.sharded ? 'SPUBLISH' : 'PUBLISH'])
   return withTimeout(done, options.timeout, `history append not answered within ${options.timeout} ms`).then(noop, unavailable)
 }
 
