@@ -53,6 +53,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
   #roomsAtClose: ReadonlySet<string> | undefined
   #queue: Array<Buffer | boolean> | undefined
   #closed = false
+  #openRan = false
   #state: Record<string, unknown> | undefined
   #request: FastifyRequest | undefined
   #bucket: TokenBucket | undefined
@@ -343,6 +344,7 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     let pending: unknown = ready
     if (onOpen !== undefined) {
       if (ready === undefined) {
+        this.#openRan = true
         try {
           pending = onOpen(this, this.#request!)
         } catch (err) {
@@ -350,7 +352,11 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
           return
         }
       } else {
-        pending = ready.then(() => this.#closed ? undefined : onOpen(this, this.#request!))
+        pending = ready.then(() => {
+          if (this.#closed) return undefined
+          this.#openRan = true
+          return onOpen(this, this.#request!)
+        })
       }
     }
     if (!(pending instanceof Promise)) {
@@ -419,7 +425,9 @@ export class Connection<E extends EventMap = EventMap, U = RequestUser, Q = Reco
     this.#roomsAtClose = this.namespace[kRemove](this)
     this.#route.telemetry.closed(this as Connection<any, any>, code, reason)
     const onClose = this.#route.onClose
-    if (onClose === undefined) return
+    // onClose answers onOpen: a connection lost before its onOpen ran (while it waited for its rooms'
+    // traffic or its session's resume) never had one, so it gets no onClose either.
+    if (onClose === undefined || (this.#route.onOpen !== undefined && !this.#openRan)) return
     try {
       const result = onClose(this as Connection<any, any>, code, reason)
       if (result instanceof Promise) result.catch((err: unknown) => this.#logCloseError(err))

@@ -262,10 +262,12 @@ export class Namespace<E extends EventMap = EventMap> {
     if (--this.#resuming === 0) this.#held = []
     conn[kReplayedTo] = 0
     if (conn.closed) {
-      // Lost again while resuming: the session stays resumable, as it was.
+      // Lost again before its session frame (the client gave up waiting): the client still holds the old
+      // session's id, so the session is kept under that id, as it was, for the next attempt.
       if (outcome.recovered) {
-        this.#history.opened(conn, outcome.start)
-        this.#history.closed(conn, outcome.rooms)
+        const lost = { id: outcome.connectionId, userId: conn.userId, sessionId: claim.sessionId, rooms: new Set(outcome.rooms), close: noop }
+        this.#history.opened(lost, outcome.start)
+        this.#history.closed(lost, outcome.rooms)
       }
       return
     }

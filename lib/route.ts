@@ -171,7 +171,10 @@ export interface RouteCommon<C, Req = UpgradeRequest, S = FastifySchema> extends
    * arrive meanwhile are handled after it settles, in order.
    */
   onOpen?: (conn: C, request: Req) => void | Promise<void>
-  /** Runs exactly once when the connection is gone, for any reason; rooms are already left. */
+  /**
+   * Runs exactly once when the connection is gone, for any reason, if its
+   * `onOpen` ran (a connection lost before that gets neither); rooms are already left.
+   */
   onClose?: (conn: C, code: number, reason: string) => void | Promise<void>
   /** Overrides the plugin's heartbeat for this route; `false` turns it off. */
   heartbeat?: HeartbeatOptions | false

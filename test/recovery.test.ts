@@ -3,7 +3,8 @@ import { setTimeout as delay } from 'node:timers/promises'
 import { test } from 'tap'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
-import { build, guardProcess, pollUntil, type TestContext } from './helper.js'
+import WebSocket from 'ws'
+import { build, guardProcess, pollUntil, wsUrl, type TestContext } from './helper.js'
 import { liveRoute } from './fixtures/live-route.js'
 import { liveMember, pushUpdates, range, resumeQuery, seqsUntil } from './support/live-client.js'
 import { redisFor } from './support/redis.js'
@@ -245,4 +246,34 @@ test('a broadcast keeps starting with its type: the position goes after it, what
     t.same(JSON.parse(frame), { type, pos: '0123456789abcdef-7', data: { n: 1 } }, JSON.stringify(type))
   }
   t.equal(withPosition(encodeEvent('bare', undefined), 'p'), '{"type":"bare","pos":"p"}')
+})
+
+test('a client that gives up before its resume is answered keeps its claim: the next attempt resumes; onClose only follows an onOpen', async (t) => {
+  const opens: string[] = []
+  const closes: string[] = []
+  const app = await build(t, (app) => {
+    app.ws({
+      ...liveRoute({ window: 10_000 }),
+      onOpen: (conn) => { opens.push(conn.id) },
+      onClose: (conn) => { closes.push(conn.id) }
+    })
+  }, { realtime: { redis: (await redisFor(t)).url, publishTimeout: 1000 } })
+  const ann = await liveMember(t, app, 'ann', ['r1'])
+  await app.realtime.namespace('/live').to('r1').emit('update', { room: 'r1', seq: 1, text: 'seen' })
+  const seen = await ann.client.next()
+  ann.client.ws.terminate()
+  await app.realtime.namespace('/live').to('r1').emit('update', { room: 'r1', seq: 2, text: 'missed' })
+  // A resume whose client drops the TCP connection at once, before the session frame can come.
+  const hasty = new WebSocket(wsUrl(app, `/live?user=ann${resumeQuery(ann.id, seen.pos)}`))
+  hasty.on('error', () => {})
+  await once(hasty, 'open')
+  hasty.terminate()
+  await pollUntil(() => app.realtime.connectionCount === 0)
+  const back = await liveMember(t, app, 'ann', [], resumeQuery(ann.id, seen.pos))
+  t.equal(back.recovered, true, 'the claim still works')
+  await app.realtime.namespace('/live').to('r1').emit('update', { room: 'r1', seq: 3, text: 'live' })
+  t.same(await seqsUntil(t, back.client, 3), [2, 3])
+  await back.client.close()
+  await pollUntil(() => closes.length === opens.length && opens.length >= 2)
+  t.same(closes.sort(), opens.sort(), 'every onClose answers an onOpen')
 })

@@ -11,6 +11,10 @@ import { spawnLines } from '../support/child-lines.js'
 import { redisFor } from '../support/redis.js'
 
 /*
+ * Runs on its own after test/stress (npm run test:stress): it measures how
+ * reconnects spread over time, which other suites starving its process of
+ * CPU would distort.
+ *
  * A rolling restart: two instances on Redis behind a round-robin TCP
  * balancer, 1,000 typed clients (in a child process). One instance is
  * stopped with app.close(): its clients get 1001 and come back, spread by
@@ -175,7 +179,12 @@ test('rolling restart: 1,000 typed clients move to the survivor, spread by full 
   const closeTook = Date.now() - stoppedAt
 
   // The survivor fills up to its cap and no further; the rest are refused with 503 and retry.
-  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 45_000 })
+  await pollUntil(() => b.open === CLIENTS && b.refusedAtCap >= SQUATTERS / 2, { timeout: 45_000 }).catch(async (err: unknown) => {
+    clients.child.stdin!.write('report\n')
+    const { open, states, refusals } = JSON.parse(await clients.nextLine()) as Report
+    t.comment(`survivor: open ${b.open}, refused at cap ${b.refusedAtCap}, admitted ${b.app.realtime.connectionCount}; clients: open ${open}, ${JSON.stringify(states)}, failed attempts ${JSON.stringify(refusals)}`)
+    throw err
+  })
   const peakAtCap = b.peak
   t.ok(peakAtCap <= CLIENTS, `at its cap the survivor never held more than maxConnections (peak ${peakAtCap}; ${b.refusedAtCap} upgrades refused with 503)`)
   const releasedAt = Date.now()
