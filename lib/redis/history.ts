@@ -25,15 +25,22 @@ import { historyHeader } from './wire.js'
  * positions of the old one are refused, never silently short.
  */
 
+// The history's epoch (KEYS[1] meta, KEYS[2] log); a history without one (new, or a Redis that lost
+// its data) starts a new epoch, `fresh`, from an empty log.
+const EPOCH = `
+local function epochOf (fresh)
+  local epoch = redis.call('HGET', KEYS[1], 'e')
+  if epoch then return epoch end
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'e', fresh, 's', 0)
+  return fresh
+end`
+
 // KEYS: meta, log. ARGV: epoch if new, maxEvents, channel, header (after '{'), the frame up to its type's end and after it,
 // PUBLISH or SPUBLISH.
 const APPEND = `
-local epoch = redis.call('HGET', KEYS[1], 'e')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
-end
+${EPOCH}
+local epoch = epochOf(ARGV[1])
 local seq = redis.call('HINCRBY', KEYS[1], 's', 1)
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '0-' .. seq, 'h', ARGV[4], 'a', ARGV[5], 'b', ARGV[6])
 redis.call(ARGV[7], ARGV[3], 'v1\\n{"p":' .. seq .. ',' .. ARGV[4] .. '\\n' .. ARGV[5] .. ',"pos":"' .. epoch .. '-' .. seq .. '"' .. ARGV[6])
@@ -42,19 +49,14 @@ return seq
 
 // KEYS: meta, log, session. ARGV: "<user>\\n<connection>\\n<rooms>", window, epoch if new, start ('' = keep or now).
 const SAVE = `
+${EPOCH}
 local start = ARGV[4]
 if start == '' then
   local old = redis.call('GET', KEYS[3])
   if old then start = string.match(old, '\\n([^\\n]*)$') end
 end
 if not start or start == '' then
-  local epoch = redis.call('HGET', KEYS[1], 'e')
-  if not epoch then
-    epoch = ARGV[3]
-    redis.call('DEL', KEYS[2])
-    redis.call('HSET', KEYS[1], 'e', epoch, 's', 0)
-  end
-  start = epoch .. '-' .. redis.call('HGET', KEYS[1], 's')
+  start = epochOf(ARGV[3]) .. '-' .. redis.call('HGET', KEYS[1], 's')
 end
 redis.call('SET', KEYS[3], ARGV[1] .. '\\n' .. start, 'PX', ARGV[2])
 return 1
