@@ -180,7 +180,6 @@ export class Namespace<E extends EventMap = EventMap> {
     if (conn.sessionId !== undefined && conn[kReplayedTo] !== Infinity) this.#history.closed(conn, rooms ?? NO_ROOMS)
     if (this.#connections.size === 0) {
       this.#ready = undefined
-      this.#lastSeq = 0
       this.#host.broker.namespaceEmptied(this.path)
     }
     this.#host.connectionRemoved(conn)
@@ -286,7 +285,7 @@ export class Namespace<E extends EventMap = EventMap> {
     let last = 0
     for (const packet of outcome.entries) {
       last = packet.seq
-      if (addressedTo(packet, rooms, ids)) sendText(conn, packet.frame)
+      if (addressedTo(packet, rooms, ids)) conn[kSendFrame](textFrame(packet.frame))
     }
     // Live packets that came while the history answered: those after its last entry.
     if (last === 0) last = parsePosition(claim.position ?? outcome.start)?.seq ?? 0
@@ -294,7 +293,7 @@ export class Namespace<E extends EventMap = EventMap> {
       const packet = held[i]!
       if (packet.seq <= last) continue
       last = packet.seq
-      if (addressedTo(packet, rooms, ids)) sendText(conn, packet.frame)
+      if (addressedTo(packet, rooms, ids)) conn[kSendFrame](textFrame(packet.frame))
     }
     // Live copies of these may still be on their way from Redis (the resume answered first): they are skipped.
     conn[kReplayedTo] = last
@@ -414,9 +413,3 @@ export class Namespace<E extends EventMap = EventMap> {
 }
 
 function noop (): void {}
-
-/** Sends a frame as text, whether it was encoded here (a string) or came from another instance (a Buffer). */
-function sendText (conn: Connection<any, any>, frame: string | Buffer): void {
-  if (typeof frame === 'string') conn.send(frame)
-  else conn[kSendFrame](textFrame(frame))
-}

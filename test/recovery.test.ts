@@ -179,6 +179,13 @@ test('redis: the history lives on one slot with its channel, keeps maxEvents, an
   t.pass('the lost session expired after the window')
 })
 
+/** A RealtimeEmitter's /live namespace, told the route has recovery; closed at teardown. */
+function recoveryEmitter (t: TestContext, url: string) {
+  const emitter = new RealtimeEmitter({ redis: url })
+  t.teardown(() => emitter.close())
+  return emitter.namespace('/live', { recovery: { maxEvents: 2_000 } })
+}
+
 async function redisClient (t: TestContext, url: string): Promise<Redis> {
   const client = new Redis(url)
   t.teardown(() => client.quit())
@@ -197,9 +204,7 @@ async function redisKeys (url: string, pattern: string): Promise<string[]> {
 test('redis: a RealtimeEmitter told the route has recovery appends to the history: live with a pos, and replayed on resume', async (t) => {
   const redis = await redisFor(t)
   const app = await redisApp(t, redis.url)
-  const emitter = new RealtimeEmitter({ redis: redis.url })
-  t.teardown(() => emitter.close())
-  const live = emitter.namespace('/live', { recovery: { maxEvents: 2_000 } })
+  const live = recoveryEmitter(t, redis.url)
   const ann = await liveMember(t, app, 'ann', ['r1'])
   await live.to('r1').emit('update', { room: 'r1', seq: 1, text: 'from a worker' })
   const seen = await ann.client.next()
@@ -216,9 +221,7 @@ test('redis: a RealtimeEmitter told the route has recovery appends to the histor
 test('redis: an instance whose subscriber missed events closes its clients with 4002, and their resume fills the gap', async (t) => {
   const redis = await redisFor(t)
   const a = await redisApp(t, redis.url)
-  const emitter = new RealtimeEmitter({ redis: redis.url })
-  t.teardown(() => emitter.close())
-  const live = emitter.namespace('/live', { recovery: { maxEvents: 2_000 } })
+  const live = recoveryEmitter(t, redis.url)
   const ann = await liveMember(t, a, 'ann', ['r1'])
   await live.to('r1').emit('update', { room: 'r1', seq: 1, text: 'seen' })
   const seen = await ann.client.next()
